@@ -1,0 +1,8 @@
+/*
+ * attention.c: operator family 'attention' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_attention[] = {
+    {0},
+};

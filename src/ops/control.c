@@ -1,0 +1,8 @@
+/*
+ * control.c: operator family 'control' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_control[] = {
+    {0},
+};

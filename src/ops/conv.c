@@ -1,0 +1,8 @@
+/*
+ * conv.c: operator family 'conv' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_conv[] = {
+    {0},
+};

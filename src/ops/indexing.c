@@ -1,0 +1,8 @@
+/*
+ * indexing.c: operator family 'indexing' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_indexing[] = {
+    {0},
+};

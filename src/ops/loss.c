@@ -1,0 +1,8 @@
+/*
+ * loss.c: operator family 'loss' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_loss[] = {
+    {0},
+};

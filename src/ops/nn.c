@@ -1,0 +1,8 @@
+/*
+ * nn.c: operator family 'nn' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_nn[] = {
+    {0},
+};

@@ -1,0 +1,8 @@
+/*
+ * quant.c: operator family 'quant' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_quant[] = {
+    {0},
+};

@@ -1,0 +1,8 @@
+/*
+ * random.c: operator family 'random' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_random[] = {
+    {0},
+};

@@ -1,0 +1,8 @@
+/*
+ * reduce.c: operator family 'reduce' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_reduce[] = {
+    {0},
+};

@@ -1,0 +1,8 @@
+/*
+ * rnn.c: operator family 'rnn' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_rnn[] = {
+    {0},
+};

@@ -1,0 +1,8 @@
+/*
+ * sequence.c: operator family 'sequence' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_sequence[] = {
+    {0},
+};

@@ -1,0 +1,8 @@
+/*
+ * signal.c: operator family 'signal' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_signal[] = {
+    {0},
+};

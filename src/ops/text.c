@@ -1,0 +1,8 @@
+/*
+ * text.c: operator family 'text' (see ops.h for how a family is laid out).
+ */
+#include "ops.h"
+
+const it_op it_ops_text[] = {
+    {0},
+};
