@@ -62,6 +62,7 @@ static ingot_status finish_load(ingot_model *m, char *err, size_t errlen) {
         st = it_graph_fold(g, tp, &e);
         it_threadpool_free(tp);
     }
+    if (!st) st = it_graph_prepare(g, &e);
     if (!st) {
         m->input_index = calloc((size_t)g->n_inputs + 1, sizeof(int));
         if (!m->input_index) st = it_fail(&e, INGOT_ERR_NOMEM, "out of memory");

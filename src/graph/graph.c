@@ -383,3 +383,27 @@ int it_attr_floats(const it_node *n, const char *name, const float **v) {
     *v = a->floats;
     return a->n;
 }
+
+int it_graph_prepare(it_graph *g, it_err *e) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        it_node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attr; a++) {
+            it_attr *at = &n->attrs[a];
+            int st = 0;
+            if (at->type == IT_ATTR_GRAPH && at->g) st = it_graph_prepare(at->g, e);
+            for (int k = 0; !st && at->type == IT_ATTR_GRAPHS && k < at->n; k++) st = it_graph_prepare(at->graphs[k], e);
+            if (st) return st;
+        }
+        if (n->removed || !n->op || !n->op->prepare) continue;
+        it_err sub = {{0}};
+        int st = n->op->prepare(n, g, &sub);
+        if (st) return it_fail(e, st, "%s node '%s': %s", n->op_type, n->name ? n->name : "", sub.msg);
+    }
+    return 0;
+}
+
+const it_tensor *it_node_const_input(const it_graph *g, const it_node *n, int i) {
+    if (i >= n->n_in || n->in[i] < 0) return NULL;
+    const it_valdef *d = &g->values[n->in[i]];
+    return d->is_const && !d->is_input ? &d->cval : NULL;
+}

@@ -92,6 +92,9 @@ typedef struct it_op {
     int (*run)(it_opctx *c);
     void (*free_state)(void *state);
     int flags;
+    /* After constant folding: precompute from constant inputs (pack weights into
+     * node->state). May be NULL. run must still work when state is NULL. */
+    int (*prepare)(it_node *n, const it_graph *g, it_err *e);
 } it_op;
 enum { IT_OP_NO_FOLD = 1 /* never constant-fold (random ops) */ };
 
@@ -146,6 +149,10 @@ typedef const it_op *(*it_op_lookup)(const char *domain, const char *op, int ops
 int it_graph_bind(it_graph *g, it_op_lookup lookup, it_err *e);
 /* Evaluate nodes whose inputs are all constant, once, and keep the results. */
 int it_graph_fold(it_graph *g, it_threadpool *tp, it_err *e);
+/* Call op->prepare on every live node (after folding), subgraphs included. */
+int it_graph_prepare(it_graph *g, it_err *e);
+/* Is input i of node n a constant of graph g (initializer or folded)? NULL if not. */
+const it_tensor *it_node_const_input(const it_graph *g, const it_node *n, int i);
 
 /* ---- attributes ---- */
 const it_attr *it_attr_get(const it_node *n, const char *name);
