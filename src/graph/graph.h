@@ -12,6 +12,7 @@
 #ifndef INGOT_GRAPH_H
 #define INGOT_GRAPH_H
 
+#include "kernels/kernels.h"
 #include "tensor/tensor.h"
 
 typedef struct it_graph it_graph;
@@ -109,7 +110,9 @@ struct it_node {
     int *capture;
     const it_op *op;
     void *state;
-    int removed;        /* folded away */
+    int removed;        /* folded or fused away */
+    it_act act;         /* activation fused into this node by the fusion pass
+                           (Conv, Gemm, MatMul apply it to their output); kind 0: none */
 };
 
 struct it_graph {
