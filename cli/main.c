@@ -1,4 +1,44 @@
-/* placeholder until the CLI lands */
+/*
+ * main.c: the `ingot` command: dispatch to subcommands and usage text.
+ */
 #include <stdio.h>
-#include "ingot.h"
-int main(void) { printf("ingot %s\n", INGOT_VERSION); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "ingot %s: a small inference engine\n"
+            "\n"
+            "usage: ingot COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  info  MODEL                      format, opsets, inputs/outputs, op histogram, sizes\n"
+            "  run   MODEL --input NAME=X.npy... [--output-dir DIR] [-t THREADS]\n"
+            "                                   run once; print outputs (and write them as .npy)\n"
+            "  bench MODEL [-t THREADS] [--iters N] [--warmup N] [--input NAME=X.npy...] [--json]\n"
+            "                                   latency: median/p90/min over N runs\n"
+            "\n"
+            "MODEL is given as -m MODEL or as the first positional argument.\n"
+            "Environment: INGOT_ISA=scalar|avx2|avx512 caps the kernel tier; INGOT_LOG=debug|info|warn.\n",
+            INGOT_VERSION);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("ingot %s (%s kernels)\n", INGOT_VERSION, ingot_isa_name());
+        return 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    fprintf(stderr, "ingot: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -93,6 +93,10 @@ ingot_status ingot_model_load(const char *path, ingot_model **out, char *err, si
 /* Load from memory; buf must outlive the model (weights point into it). */
 ingot_status ingot_model_load_buffer(const void *buf, size_t len, ingot_model **out, char *err,
                                      size_t errlen);
+/* Read a model's structure without preparing it to run (no operator binding,
+ * folding or weight packing): for `ingot info` and tools. Such a model cannot
+ * be given to ingot_session_create (INGOT_ERR_INVALID_ARG). */
+ingot_status ingot_model_inspect(const char *path, ingot_model **out, char *err, size_t errlen);
 void ingot_model_free(ingot_model *m);
 
 /* Description of a graph input or output. Pointers stay valid while the model lives. */
@@ -124,9 +128,11 @@ typedef struct ingot_model_summary {
     size_t mapped_bytes;       /* bytes of the file mapping */
 } ingot_model_summary;
 void ingot_model_summarize(const ingot_model *m, ingot_model_summary *s);
-/* Histogram of operator types: calls fn once per distinct (domain, op). */
+/* Histogram of operator types: calls fn once per distinct (domain, op) with the
+ * node count and whether ingot implements the operator. */
 void ingot_model_op_histogram(const ingot_model *m,
-                              void (*fn)(void *ud, const char *domain, const char *op, int64_t count),
+                              void (*fn)(void *ud, const char *domain, const char *op, int64_t count,
+                                         int supported),
                               void *ud);
 
 /* ---- sessions --------------------------------------------------------- */
@@ -152,6 +158,9 @@ int ingot_session_num_outputs(const ingot_session *s);
 const ingot_tensor *ingot_session_output(const ingot_session *s, int i);
 /* Message of the last failed call on this session ("" when none). */
 const char *ingot_session_error(const ingot_session *s);
+
+/* Threads a session uses when its options say 0: the CPUs this process may run on. */
+int ingot_default_threads(void);
 
 /* The instruction-set tier kernels run with ("scalar", "avx2", "avx512"). */
 const char *ingot_isa_name(void);

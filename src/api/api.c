@@ -56,13 +56,16 @@ static ingot_status finish_load(ingot_model *m, char *err, size_t errlen) {
     it_err e = {{0}};
     it_graph *g = m->onnx.graph;
     int st = it_graph_finalize(g, &e);
+    if (!st && m->inspect_only) goto inputs;
     if (!st) st = it_graph_bind(g, it_op_find, &e);
     if (!st) {
         it_threadpool *tp = it_threadpool_create(1);
         st = it_graph_fold(g, tp, &e);
         it_threadpool_free(tp);
     }
+    if (!st) st = it_graph_fuse(g, &e);
     if (!st) st = it_graph_prepare(g, &e);
+inputs:
     if (!st) {
         m->input_index = calloc((size_t)g->n_inputs + 1, sizeof(int));
         if (!m->input_index) st = it_fail(&e, INGOT_ERR_NOMEM, "out of memory");
@@ -83,11 +86,12 @@ static ingot_status load_common(ingot_model *m, const void *buf, size_t len, con
     return finish_load(m, err, errlen);
 }
 
-ingot_status ingot_model_load(const char *path, ingot_model **out, char *err, size_t errlen) {
+static ingot_status load_path(const char *path, int inspect, ingot_model **out, char *err, size_t errlen) {
     if (!out || !path) return INGOT_ERR_INVALID_ARG;
     *out = NULL;
     ingot_model *m = calloc(1, sizeof *m);
     if (!m) return INGOT_ERR_NOMEM;
+    m->inspect_only = inspect;
     it_err e = {{0}};
     int st = it_map_file(path, &m->map, &m->map_len, &e);
     if (st) {
@@ -113,6 +117,14 @@ ingot_status ingot_model_load(const char *path, ingot_model **out, char *err, si
     }
     *out = m;
     return INGOT_OK;
+}
+
+ingot_status ingot_model_load(const char *path, ingot_model **out, char *err, size_t errlen) {
+    return load_path(path, 0, out, err, errlen);
+}
+
+ingot_status ingot_model_inspect(const char *path, ingot_model **out, char *err, size_t errlen) {
+    return load_path(path, 1, out, err, errlen);
 }
 
 ingot_status ingot_model_load_buffer(const void *buf, size_t len, ingot_model **out, char *err, size_t errlen) {
@@ -224,17 +236,19 @@ static void hist_add(hist_ent *h, int *n, int cap, const it_graph *g) {
     }
 }
 
-void ingot_model_op_histogram(const ingot_model *m, void (*fn)(void *, const char *, const char *, int64_t), void *ud) {
+void ingot_model_op_histogram(const ingot_model *m, void (*fn)(void *, const char *, const char *, int64_t, int), void *ud) {
     hist_ent h[512];
     int n = 0;
     hist_add(h, &n, 512, m->onnx.graph);
-    for (int i = 0; i < n; i++) fn(ud, h[i].dom[0] ? h[i].dom : "ai.onnx", h[i].op, h[i].n);
+    for (int i = 0; i < n; i++)
+        fn(ud, h[i].dom[0] ? h[i].dom : "ai.onnx", h[i].op, h[i].n, it_op_find(h[i].dom, h[i].op, 0) != NULL);
 }
 
 /* ---- sessions ---- */
 ingot_status ingot_session_create(const ingot_model *m, const ingot_session_options *opts, ingot_session **out) {
-    if (!m || !out) return INGOT_ERR_INVALID_ARG;
+    if (!out) return INGOT_ERR_INVALID_ARG;
     *out = NULL;
+    if (!m || m->inspect_only) return INGOT_ERR_INVALID_ARG;
     ingot_session *s = calloc(1, sizeof *s);
     if (!s) return INGOT_ERR_NOMEM;
     s->m = m;
@@ -319,3 +333,5 @@ const ingot_tensor *ingot_session_output(const ingot_session *s, int i) {
 }
 
 const char *ingot_session_error(const ingot_session *s) { return s ? s->err.msg : ""; }
+
+int ingot_default_threads(void) { return it_cpu_count(); }

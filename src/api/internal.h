@@ -17,6 +17,7 @@ struct ingot_model {
     int n_inputs;      /* graph inputs without an initializer, in order */
     int *input_index;  /* index into graph->inputs */
     char *path;
+    int inspect_only;
 };
 
 struct ingot_session {

@@ -50,7 +50,7 @@ static void *worker(void *p) {
     it_threadpool *tp = wa->tp;
     int tid = wa->tid;
     free(wa);
-    unsigned seen = atomic_load(&tp->gen);
+    unsigned seen = 0; /* the generation at creation: a job may start before this thread runs */
     for (;;) {
         unsigned g;
         int spins = 0;

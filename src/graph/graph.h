@@ -152,6 +152,9 @@ typedef const it_op *(*it_op_lookup)(const char *domain, const char *op, int ops
 int it_graph_bind(it_graph *g, it_op_lookup lookup, it_err *e);
 /* Evaluate nodes whose inputs are all constant, once, and keep the results. */
 int it_graph_fold(it_graph *g, it_threadpool *tp, it_err *e);
+/* Fold BatchNormalization into Conv and activations into Conv/Gemm/MatMul
+ * (see fuse.c). INGOT_NO_FUSION=1 turns it off. */
+int it_graph_fuse(it_graph *g, it_err *e);
 /* Call op->prepare on every live node (after folding), subgraphs included. */
 int it_graph_prepare(it_graph *g, it_err *e);
 /* Is input i of node n a constant of graph g (initializer or folded)? NULL if not. */

@@ -784,7 +784,8 @@ int it_onnx_load(const void *buf, size_t len, const char *dir, it_onnx_model *m,
     if (!have_graph) return it_fail(e, INGOT_ERR_FORMAT, "the model has no graph (ModelProto field 7); not an ONNX model?");
     if (m->ir_version < 1 || m->ir_version > 13)
         return it_fail(e, INGOT_ERR_UNSUPPORTED, "ONNX IR version %lld is not supported (1 to 13)", (long long)m->ir_version);
-    if (!m->graph->n_opsets) it_graph_set_opset(m->graph, "", 1);
+    if (!m->graph->n_opsets)
+        return it_fail(e, INGOT_ERR_FORMAT, "the model imports no operator set (ModelProto.opset_import is empty)");
     it_pb top = it_pb_init(buf, len);
     rc = read_graph(&cx, m->graph, &top, &graph_field);
     if (rc) return rc;

@@ -1,0 +1,31 @@
+#!/bin/sh
+# setup.sh: installs what ingot needs to build and test on a fresh Debian/Ubuntu
+# machine: the compiler toolchain and libraries from Debian packages, and a
+# Python virtual environment (.venv) with the test references from PyPI
+# (numpy, onnx, onnxruntime). Safe to run again; it only adds what is missing.
+set -eu
+cd "$(dirname "$0")/.."
+
+PKGS="build-essential cmake clang libclang-rt-14-dev llvm python3 python3-venv python3-pip libcmocka-dev pkg-config"
+missing=""
+for p in $PKGS; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing Debian packages:$missing"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating the Python virtual environment .venv"
+    python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import numpy, onnx, onnxruntime" >/dev/null 2>&1; then
+    echo "setup: installing test tooling from PyPI into .venv"
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -r scripts/requirements-test.txt
+fi
+echo "setup: done"

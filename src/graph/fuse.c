@@ -1,0 +1,215 @@
+/*
+ * fuse.c: graph rewrites that save memory traffic in real CNNs and MLPs,
+ * applied once after constant folding:
+ *   - BatchNormalization after a Conv with constant float32 weights is folded
+ *     into the Conv's weights and bias (inference-mode BN is an affine map per
+ *     output channel);
+ *   - an activation (Relu, Clip with constant bounds, LeakyRelu, Sigmoid,
+ *     HardSigmoid, HardSwish, Tanh) after Conv / Gemm / MatMul is moved into
+ *     the producer's epilogue (it_node.act) when nothing else reads the
+ *     producer's output.
+ * Only the main graph is rewritten; the rewrite never changes results beyond
+ * float rounding of the folded weights.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+
+static int is_output(const it_graph *g, int v) {
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v) return 1;
+    return 0;
+}
+
+/* The single live consumer of value v, or -1. */
+static int sole_consumer(const it_graph *g, int v, int *slot) {
+    int found = -1, count = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const it_node *n = &g->nodes[i];
+        if (n->removed) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] == v) {
+                found = i;
+                if (slot) *slot = k;
+                count++;
+            }
+        for (int k = 0; k < n->n_capture; k++)
+            if (n->capture[k] == v) count += 2;
+    }
+    return count == 1 ? found : -1;
+}
+
+static const it_tensor *const_f32(const it_graph *g, const it_node *n, int i) {
+    const it_tensor *t = it_node_const_input(g, n, i);
+    return t && t->dtype == IT_F32 ? t : NULL;
+}
+
+static int new_const(it_graph *g, const char *base, const char *tag, it_tensor *t, it_err *e) {
+    char name[512];
+    for (int k = 0;; k++) {
+        snprintf(name, sizeof name, "%s::ingot_%s%d", base, tag, k);
+        if (it_graph_find(g, name) < 0) break;
+    }
+    int v = it_graph_value(g, name, e);
+    if (v < 0) return v;
+    it_valdef *d = &g->values[v];
+    d->is_const = 1;
+    d->cval = *t;
+    d->has_type = 1;
+    d->type.kind = IT_KIND_TENSOR;
+    d->type.dtype = t->dtype;
+    d->type.ndim = t->ndim;
+    memcpy(d->type.dims, t->dims, sizeof t->dims);
+    return v;
+}
+
+/* Conv -> BatchNormalization  =>  Conv with scaled weights and bias */
+static int fold_bn(it_graph *g, int ci, it_err *e) {
+    it_node *conv = &g->nodes[ci];
+    if (conv->n_out != 1 || conv->out[0] < 0 || is_output(g, conv->out[0])) return 0;
+    int slot = -1;
+    int bi = sole_consumer(g, conv->out[0], &slot);
+    if (bi < 0 || slot != 0) return 0;
+    it_node *bn = &g->nodes[bi];
+    if (strcmp(bn->op_type, "BatchNormalization") || bn->domain[0] || bn->n_in < 5) return 0;
+    if (bn->n_out > 1) {
+        for (int k = 1; k < bn->n_out; k++)
+            if (bn->out[k] >= 0) return 0; /* training outputs in use */
+    }
+    if (it_attr_int(bn, "training_mode", 0)) return 0;
+    const it_tensor *W = const_f32(g, conv, 1), *B = conv->n_in > 2 ? const_f32(g, conv, 2) : NULL;
+    const it_tensor *sc = const_f32(g, bn, 1), *sh = const_f32(g, bn, 2), *mu = const_f32(g, bn, 3), *var = const_f32(g, bn, 4);
+    if (!W || !sc || !sh || !mu || !var || W->ndim < 3) return 0;
+    if (conv->n_in > 2 && conv->in[2] >= 0 && !B) return 0;
+    int64_t M = W->dims[0], per = it_count(W) / (M ? M : 1);
+    if (it_count(sc) != M || it_count(sh) != M || it_count(mu) != M || it_count(var) != M) return 0;
+    if (B && it_count(B) != M) return 0;
+    float eps = it_attr_float(bn, "epsilon", 1e-5f);
+    it_tensor nw = *W, nb;
+    memset(&nb, 0, sizeof nb);
+    nw.owned = 0;
+    nw.data = NULL;
+    int st = it_tensor_alloc(&nw, e);
+    if (st) return st;
+    int64_t bd[1] = {M};
+    if ((st = it_tensor_set_shape(&nb, IT_F32, 1, bd, e)) || (st = it_tensor_alloc(&nb, e))) {
+        it_tensor_release(&nw);
+        return st;
+    }
+    const float *w = W->data, *b = B ? B->data : NULL, *s = sc->data, *o = sh->data, *m = mu->data, *vr = var->data;
+    float *w2 = nw.data, *b2 = nb.data;
+    for (int64_t c = 0; c < M; c++) {
+        float k = s[c] / sqrtf(vr[c] + eps);
+        for (int64_t i = 0; i < per; i++) w2[c * per + i] = w[c * per + i] * k;
+        b2[c] = ((b ? b[c] : 0.f) - m[c]) * k + o[c];
+    }
+    const char *base = conv->name && conv->name[0] ? conv->name : g->values[conv->out[0]].name;
+    int wv = new_const(g, base, "w", &nw, e);
+    if (wv < 0) { it_tensor_release(&nw); it_tensor_release(&nb); return wv; }
+    int bv = new_const(g, base, "b", &nb, e);
+    if (bv < 0) { it_tensor_release(&nb); return bv; }
+    conv = &g->nodes[ci];
+    bn = &g->nodes[bi];
+    int *in = it_arena_alloc(&g->arena, sizeof(int) * 3);
+    if (!in) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    in[0] = conv->in[0];
+    in[1] = wv;
+    in[2] = bv;
+    for (int k = 1; k < conv->n_in; k++)
+        if (conv->in[k] >= 0) g->values[conv->in[k]].uses--;
+    conv->in = in;
+    conv->n_in = 3;
+    g->values[wv].uses = 1;
+    g->values[bv].uses = 1;
+    /* conv now writes BN's output; BN's other inputs lose a reader */
+    for (int k = 1; k < bn->n_in; k++)
+        if (bn->in[k] >= 0) g->values[bn->in[k]].uses--;
+    g->values[conv->out[0]].uses = 0;
+    g->values[conv->out[0]].producer = -1;
+    conv->out[0] = bn->out[0];
+    g->values[bn->out[0]].producer = ci;
+    bn->removed = 1;
+    return 1;
+}
+
+static int act_of(const it_graph *g, const it_node *a, it_act *act) {
+    memset(act, 0, sizeof *act);
+    if (a->domain[0]) return 0;
+    const char *t = a->op_type;
+    if (!strcmp(t, "Relu")) act->kind = IT_ACT_RELU;
+    else if (!strcmp(t, "Sigmoid")) act->kind = IT_ACT_SIGMOID;
+    else if (!strcmp(t, "Tanh")) act->kind = IT_ACT_TANH;
+    else if (!strcmp(t, "HardSwish")) act->kind = IT_ACT_HARDSWISH;
+    else if (!strcmp(t, "LeakyRelu")) { act->kind = IT_ACT_LEAKY; act->a = it_attr_float(a, "alpha", 0.01f); }
+    else if (!strcmp(t, "HardSigmoid")) {
+        act->kind = IT_ACT_HARDSIGMOID;
+        act->a = it_attr_float(a, "alpha", 0.2f);
+        act->b = it_attr_float(a, "beta", 0.5f);
+    } else if (!strcmp(t, "Clip")) {
+        act->kind = IT_ACT_CLIP;
+        if (a->opset < 11) {
+            act->a = it_attr_float(a, "min", -INFINITY);
+            act->b = it_attr_float(a, "max", INFINITY);
+        } else {
+            act->a = -INFINITY;
+            act->b = INFINITY;
+            if (a->n_in > 1 && a->in[1] >= 0) {
+                const it_tensor *lo = const_f32(g, a, 1);
+                if (!lo || it_count(lo) != 1) return 0;
+                act->a = *(const float *)lo->data;
+            }
+            if (a->n_in > 2 && a->in[2] >= 0) {
+                const it_tensor *hi = const_f32(g, a, 2);
+                if (!hi || it_count(hi) != 1) return 0;
+                act->b = *(const float *)hi->data;
+            }
+        }
+    } else return 0;
+    return 1;
+}
+
+static int fuse_act(it_graph *g, int pi) {
+    it_node *p = &g->nodes[pi];
+    if (p->act.kind || p->n_out != 1 || p->out[0] < 0 || is_output(g, p->out[0])) return 0;
+    int slot = -1;
+    int ai = sole_consumer(g, p->out[0], &slot);
+    if (ai < 0 || slot != 0) return 0;
+    it_node *a = &g->nodes[ai];
+    it_act act;
+    if (!act_of(g, a, &act) || a->n_out != 1 || a->out[0] < 0) return 0;
+    /* float32 only: the weight (Conv input 1, Gemm/MatMul input 1) must be a float32 constant
+     * or, for MatMul/Gemm, the declared type of the output must be float */
+    const it_valdef *od = &g->values[p->out[0]];
+    int f32 = const_f32(g, p, 1) != NULL || (od->has_type && od->type.dtype == IT_F32);
+    if (!f32) return 0;
+    for (int k = 1; k < a->n_in; k++)
+        if (a->in[k] >= 0) g->values[a->in[k]].uses--;
+    g->values[p->out[0]].uses = 0;
+    g->values[p->out[0]].producer = -1;
+    p->out[0] = a->out[0];
+    g->values[a->out[0]].producer = pi;
+    p->act = act;
+    a->removed = 1;
+    return 1;
+}
+
+int it_graph_fuse(it_graph *g, it_err *e) {
+    if (getenv("INGOT_NO_FUSION")) return 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        it_node *n = &g->nodes[i];
+        if (n->removed || n->domain[0]) continue;
+        if (!strcmp(n->op_type, "Conv")) {
+            int st = fold_bn(g, i, e);
+            if (st < 0) return st;
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        it_node *n = &g->nodes[i];
+        if (n->removed || n->domain[0]) continue;
+        if (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "Gemm") || !strcmp(n->op_type, "MatMul")) fuse_act(g, i);
+    }
+    return 0;
+}
