@@ -78,7 +78,7 @@ inputs:
 
 static ingot_status load_common(ingot_model *m, const void *buf, size_t len, const char *dir, char *err, size_t errlen) {
     it_err e = {{0}};
-    int st = it_onnx_load(buf, len, dir, &m->onnx, &e);
+    int st = m->map ? it_onnx_load_mapped(buf, len, dir, &m->onnx, &e) : it_onnx_load(buf, len, dir, &m->onnx, &e);
     if (st) {
         set_err(err, errlen, e.msg);
         return (ingot_status)st;

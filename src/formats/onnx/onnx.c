@@ -236,6 +236,14 @@ static int decode_typed(const tensor_src *ts, int64_t n, void *dst, int dtype, i
     return 0;
 }
 
+/* After copying a misaligned weight out of a file mapping, drop the mapping's
+ * pages that lie wholly inside it: they are clean file pages (re-read on a later
+ * touch), so resident memory stays near one copy of the weights. */
+static void release_pages(const void *p, size_t n) {
+    uintptr_t pg = 4096, lo = ((uintptr_t)p + pg - 1) & ~(pg - 1), hi = ((uintptr_t)p + n) & ~(pg - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* Fill tensor t from ts. raw data: referenced in place when aligned and allowed. */
 static int tensor_from_src(const tensor_src *ts, it_tensor *t, int allow_view, it_onnx_model *m, it_err *e) {
     memset(t, 0, sizeof *t);
@@ -286,6 +294,7 @@ static int tensor_from_src(const tensor_src *ts, it_tensor *t, int allow_view, i
         st = it_tensor_alloc(t, e);
         if (st) return st;
         if (t->nbytes) memcpy(t->data, ts->raw, t->nbytes);
+        if (m && m->buf_is_mapping) release_pages(ts->raw, t->nbytes);
         return 0;
     }
     st = it_tensor_alloc(t, e);
@@ -741,8 +750,7 @@ static int read_graph(ctx *cx, it_graph *g, it_pb *parent, const it_pb_field *gf
     return 0;
 }
 
-int it_onnx_load(const void *buf, size_t len, const char *dir, it_onnx_model *m, it_err *e) {
-    memset(m, 0, sizeof *m);
+static int load_impl(const void *buf, size_t len, const char *dir, it_onnx_model *m, it_err *e) {
     m->graph = it_graph_new(NULL);
     if (!m->graph) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
     m->dir = dir ? it_arena_strdup(&m->graph->arena, dir, strlen(dir)) : NULL;
@@ -790,6 +798,17 @@ int it_onnx_load(const void *buf, size_t len, const char *dir, it_onnx_model *m,
     rc = read_graph(&cx, m->graph, &top, &graph_field);
     if (rc) return rc;
     return 0;
+}
+
+int it_onnx_load_mapped(const void *buf, size_t len, const char *dir, it_onnx_model *m, it_err *e) {
+    memset(m, 0, sizeof *m);
+    m->buf_is_mapping = 1;
+    return load_impl(buf, len, dir, m, e);
+}
+
+int it_onnx_load(const void *buf, size_t len, const char *dir, it_onnx_model *m, it_err *e) {
+    memset(m, 0, sizeof *m);
+    return load_impl(buf, len, dir, m, e);
 }
 
 void it_onnx_free(it_onnx_model *m) {

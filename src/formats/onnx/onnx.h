@@ -28,11 +28,15 @@ typedef struct it_onnx_model {
     int64_t n_initializers;
     it_mapping *extra_maps; /* external data files */
     const char *dir;        /* directory for external data (may be NULL) */
+    int buf_is_mapping;     /* the input buffer is a private read-only file mapping */
 } it_onnx_model;
 
 /* Parse a ModelProto in buf (which must outlive the model). dir locates
  * external data files (NULL: external data is an error). */
 int it_onnx_load(const void *buf, size_t len, const char *dir, it_onnx_model *m, it_err *e);
+/* Same, telling the reader that buf is a read-only file mapping: pages of
+ * weights it had to copy (misaligned raw_data) are then released from memory. */
+int it_onnx_load_mapped(const void *buf, size_t len, const char *dir, it_onnx_model *m, it_err *e);
 void it_onnx_free(it_onnx_model *m);
 
 /* Parse a TensorProto into an owned tensor. */
