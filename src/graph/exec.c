@@ -419,7 +419,7 @@ int it_graph_fold(it_graph *g, it_threadpool *tp, it_err *e) {
         if (n->removed || n->n_capture || (n->op->flags & IT_OP_NO_FOLD)) continue;
         int ok = n->n_out > 0;
         for (int k = 0; k < n->n_in && ok; k++)
-            if (n->in[k] >= 0 && !(g->values[n->in[k]].is_const && !g->values[n->in[k]].is_input)) ok = 0;
+            if (n->in[k] >= 0 && !g->values[n->in[k]].is_const) ok = 0; /* IR<4 initializer inputs are constants too: the API never feeds them */
         for (int k = 0; k < n->n_out && ok; k++)
             if (n->out[k] < 0) ok = 0;
         if (!ok) continue;

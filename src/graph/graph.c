@@ -405,5 +405,5 @@ int it_graph_prepare(it_graph *g, it_err *e) {
 const it_tensor *it_node_const_input(const it_graph *g, const it_node *n, int i) {
     if (i >= n->n_in || n->in[i] < 0) return NULL;
     const it_valdef *d = &g->values[n->in[i]];
-    return d->is_const && !d->is_input ? &d->cval : NULL;
+    return d->is_const ? &d->cval : NULL; /* initializers listed as inputs (IR < 4) included: never fed */
 }

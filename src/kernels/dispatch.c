@@ -7,10 +7,14 @@
 
 #include "kernels.h"
 
-void it_sgemm_micro_ref(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int acc, int m, int n);
+void it_sgemm_micro_ref(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int acc, int m, int n,
+                        const it_micro_epi *ep);
 float it_sdot_ref(const float *x, const float *y, int64_t n);
+void it_dwconv_row_ref(float *out, int64_t ow, const float *const *rows, const float *w, int kh, int kw, int sw,
+                       int dw, float bias);
 
-static const it_kernel_table ref_table = {IT_ISA_SCALAR, 4, 8, it_sgemm_micro_ref, it_sdot_ref, NULL};
+static const it_kernel_table ref_table = {IT_ISA_SCALAR, 4, 8, it_sgemm_micro_ref, it_sdot_ref, NULL,
+                                          it_dwconv_row_ref};
 
 #ifdef INGOT_HAVE_X86
 const it_kernel_table *it_kernels_avx2(void);

@@ -1,9 +1,13 @@
 /*
  * gemm.c: single-precision matrix multiplication, the kernel behind MatMul,
- * Gemm, Conv (im2col) and attention. Operands are packed into panels of the
- * micro-kernel's register tile (mr x nr, from the dispatch table) in blocks of
- * KC along K, then tiles are computed in parallel over the pool. Constant
- * weights are packed once (it_sgemm_pack) and reused on every run.
+ * Gemm, Conv (1x1 directly, others through implicit-GEMM patch packing) and
+ * attention. Goto-style blocking: B is cut into NCB-column x KC-deep blocks
+ * packed in nr-column panels (or taken prepacked, or produced by a caller's
+ * packing callback for convolution patches); A is packed per task in MC-row
+ * tiles of mr-row panels (or taken prepacked: constant weights are packed once
+ * with it_sgemm_pack). Tasks (M tile x N sub-tile) run on the pool; the
+ * micro-kernel applies bias, scale and the fused activation to each register
+ * tile on the last K block while it is still in cache.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -11,58 +15,86 @@
 
 #include "kernels.h"
 
-#define KC 256
-#define MC_PANELS 8   /* mr-panels per task */
-#define NC_PANELS 16  /* nr-panels per task */
+#define KC 256        /* depth of a packed block */
+#define MC_PANELS 16  /* mr-panels per M tile (A tile ~ 16*mr x KC floats, L2 resident) */
+#define NCB 1536      /* columns of a packed B block */
 
 struct it_packed {
     int which;        /* 0: A [M,K] in mr-panels, 1: B [K,N] in nr-panels */
     int64_t rows, cols;
     int r;            /* panel width (mr or nr) the data was packed for */
-    float *data;      /* per KC block kb: panels laid out consecutively */
+    float *data;      /* block kb (k0 = kb*KC) starts at k0 * rup(M or N, r) */
 };
+
+static int64_t rup(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* pack op(A)[m0:m0+mc, k0:k0+kc] into mr-row panels: panel p holds a[k][i] at [k*mr + i] */
 static void pack_a(float *dst, const float *A, int64_t lda, int trans, int64_t m0, int64_t mc, int64_t k0,
                    int64_t kc, int mr, float alpha) {
     for (int64_t p = 0; p < mc; p += mr) {
         int64_t rows = mc - p < mr ? mc - p : mr;
-        for (int64_t k = 0; k < kc; k++) {
-            for (int64_t i = 0; i < rows; i++) {
-                int64_t r = m0 + p + i, c = k0 + k;
-                float v = trans ? A[c * lda + r] : A[r * lda + c];
-                dst[k * mr + i] = v * alpha;
+        if (trans) {
+            for (int64_t k = 0; k < kc; k++) {
+                const float *src = A + (k0 + k) * lda + m0 + p;
+                float *d = dst + k * mr;
+                int64_t i = 0;
+                for (; i < rows; i++) d[i] = src[i] * alpha;
+                for (; i < mr; i++) d[i] = 0;
             }
-            for (int64_t i = rows; i < mr; i++) dst[k * mr + i] = 0;
+        } else {
+            for (int64_t i = 0; i < rows; i++) {
+                const float *src = A + (m0 + p + i) * lda + k0;
+                if (alpha == 1.f)
+                    for (int64_t k = 0; k < kc; k++) dst[k * mr + i] = src[k];
+                else
+                    for (int64_t k = 0; k < kc; k++) dst[k * mr + i] = src[k] * alpha;
+            }
+            for (int64_t i = rows; i < mr; i++)
+                for (int64_t k = 0; k < kc; k++) dst[k * mr + i] = 0;
         }
         dst += kc * mr;
     }
 }
 
-/* pack op(B)[k0:k0+kc, n0:n0+nc] into nr-col panels: panel holds b[k][j] at [k*nr + j] */
-static void pack_b(float *dst, const float *B, int64_t ldb, int trans, int64_t n0, int64_t nc, int64_t k0,
-                   int64_t kc, int nr) {
-    for (int64_t p = 0; p < nc; p += nr) {
-        int64_t cols = nc - p < nr ? nc - p : nr;
-        if (!trans && cols == nr) {
-            for (int64_t k = 0; k < kc; k++) memcpy(dst + k * nr, B + (k0 + k) * ldb + n0 + p, sizeof(float) * (size_t)nr);
-        } else {
-            for (int64_t k = 0; k < kc; k++) {
-                for (int64_t j = 0; j < cols; j++) {
-                    int64_t r = k0 + k, c = n0 + p + j;
-                    dst[k * nr + j] = trans ? B[c * ldb + r] : B[r * ldb + c];
+/* pack op(B)[k0:k0+kc, n0:n0+cols] into consecutive nr-column panels (zero-padded) */
+static void pack_b_panels(float *dst, const float *B, int64_t ldb, int trans, int64_t n0, int64_t cols,
+                          int64_t k0, int64_t kc, int nr, float alpha) {
+    int64_t np = (cols + nr - 1) / nr;
+    if (!trans) {
+        /* row by row across all panels: contiguous reads of B */
+        for (int64_t k = 0; k < kc; k++) {
+            const float *src = B + (k0 + k) * ldb + n0;
+            for (int64_t p = 0; p < np; p++) {
+                float *d = dst + p * kc * nr + k * nr;
+                int64_t w = cols - p * nr < nr ? cols - p * nr : nr, j = 0;
+                const float *sp = src + p * nr;
+                if (alpha == 1.f) {
+                    if (w == nr) { memcpy(d, sp, sizeof(float) * (size_t)nr); continue; }
+                    for (; j < w; j++) d[j] = sp[j];
+                } else {
+                    for (; j < w; j++) d[j] = sp[j] * alpha;
                 }
-                for (int64_t j = cols; j < nr; j++) dst[k * nr + j] = 0;
+                for (; j < nr; j++) d[j] = 0;
             }
         }
-        dst += kc * nr;
+    } else {
+        for (int64_t p = 0; p < np; p++) {
+            float *d = dst + p * kc * nr;
+            int64_t w = cols - p * nr < nr ? cols - p * nr : nr;
+            for (int64_t j = 0; j < w; j++) {
+                const float *src = B + (n0 + p * nr + j) * ldb + k0;
+                for (int64_t k = 0; k < kc; k++) d[k * nr + j] = src[k] * alpha;
+            }
+            for (int64_t j = w; j < nr; j++)
+                for (int64_t k = 0; k < kc; k++) d[k * nr + j] = 0;
+        }
     }
 }
 
-static int64_t rup(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
-
-it_packed *it_sgemm_pack(int which, int trans, int64_t rows, int64_t cols, const float *p, int64_t ld) {
-    const it_kernel_table *kt = it_kernels();
+it_packed *it_sgemm_pack_for(const it_kernel_table *kt, int which, int trans, int64_t rows, int64_t cols,
+                             const float *p, int64_t ld) {
+    if (!kt || rows < 0 || cols < 0) return NULL;
     it_packed *pk = calloc(1, sizeof *pk);
     if (!pk) return NULL;
     pk->which = which;
@@ -75,7 +107,7 @@ it_packed *it_sgemm_pack(int which, int trans, int64_t rows, int64_t cols, const
         if (!pk->data) { free(pk); return NULL; }
         float *d = pk->data;
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
-            int64_t kc = K - k0 < KC ? K - k0 : KC;
+            int64_t kc = min64(K - k0, KC);
             pack_a(d, p, ld, trans, 0, M, k0, kc, kt->mr, 1.f);
             d += rup(M, kt->mr) * kc;
         }
@@ -86,12 +118,16 @@ it_packed *it_sgemm_pack(int which, int trans, int64_t rows, int64_t cols, const
         if (!pk->data) { free(pk); return NULL; }
         float *d = pk->data;
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
-            int64_t kc = K - k0 < KC ? K - k0 : KC;
-            pack_b(d, p, ld, trans, 0, N, k0, kc, kt->nr);
+            int64_t kc = min64(K - k0, KC);
+            pack_b_panels(d, p, ld, trans, 0, N, k0, kc, kt->nr, 1.f);
             d += rup(N, kt->nr) * kc;
         }
     }
     return pk;
+}
+
+it_packed *it_sgemm_pack(int which, int trans, int64_t rows, int64_t cols, const float *p, int64_t ld) {
+    return it_sgemm_pack_for(it_kernels(), which, trans, rows, cols, p, ld);
 }
 
 void it_packed_free(it_packed *p) {
@@ -100,150 +136,318 @@ void it_packed_free(it_packed *p) {
     free(p);
 }
 
-typedef struct job {
+typedef struct drv {
     const it_kernel_table *kt;
-    int64_t M, N, K, k0, kc;
-    const float *pa, *pb; /* packed blocks for this kc */
-    float *C;
-    int64_t ldc;
-    int accumulate;
-    int64_t tiles_m, tiles_n;
-    /* packing work */
-    const float *A, *B;
-    int64_t lda, ldb;
-    int ta, tb;
-    float alpha;
-    float *wa, *wb;
-} job;
+    int64_t M, N, K;
+    const float *A; int64_t lda; int ta; const it_packed *Ap; float alpha_a;
+    const float *B; int64_t ldb; int tb; const it_packed *Bp; it_pack_b_fn cb; void *cbctx; float alpha_b;
+    float *C; int64_t ldc;
+    const it_epilogue *ep;
+    it_micro_epi mep;   /* bias pointers relative to the whole C */
+    int post_act;       /* activation the micro-kernel does not vectorize */
+    /* current block */
+    int64_t n0, nc, k0, kc;
+    int last;
+    int fused_b;        /* tasks pack their own B panels (one M tile) */
+    float *wb;          /* packed B block (rup(nc, nr) x kc) */
+    float *wa;          /* per-thread A tiles (MC x KC each) */
+    float *wbt;         /* per-thread B panels when fused */
+    int64_t wbt_stride; /* floats per thread in wbt */
+    int64_t m_tiles, n_sub, sub_panels;
+} drv;
 
-static void tile_task(void *arg, int64_t b, int64_t e, int tid) {
-    (void)tid;
-    job *j = arg;
-    const it_kernel_table *kt = j->kt;
-    int mr = kt->mr, nr = kt->nr;
-    for (int64_t t = b; t < e; t++) {
-        int64_t tm = t / j->tiles_n, tn = t % j->tiles_n;
-        int64_t m_lo = tm * MC_PANELS * mr, n_lo = tn * NC_PANELS * nr;
-        int64_t m_hi = m_lo + MC_PANELS * mr, n_hi = n_lo + NC_PANELS * nr;
-        if (m_hi > j->M) m_hi = j->M;
-        if (n_hi > j->N) n_hi = j->N;
-        for (int64_t n0 = n_lo; n0 < n_hi; n0 += nr) {
-            const float *bp = j->pb + (n0 / nr) * j->kc * nr;
-            int n = (int)(n_hi - n0 < nr ? n_hi - n0 : nr);
-            for (int64_t m0 = m_lo; m0 < m_hi; m0 += mr) {
-                const float *ap = j->pa + (m0 / mr) * j->kc * mr;
-                int m = (int)(m_hi - m0 < mr ? m_hi - m0 : mr);
-                kt->sgemm_micro(j->kc, ap, bp, j->C + m0 * j->ldc + n0, j->ldc, j->accumulate, m, n);
-            }
-        }
-    }
+static int micro_act(int kind) {
+    return kind == IT_ACT_RELU || kind == IT_ACT_CLIP || kind == IT_ACT_LEAKY || kind == IT_ACT_HARDSIGMOID ||
+           kind == IT_ACT_HARDSWISH;
 }
 
-static void pack_a_task(void *arg, int64_t b, int64_t e, int tid) {
-    (void)tid;
-    job *j = arg;
-    int mr = j->kt->mr;
-    for (int64_t p = b; p < e; p++) {
-        int64_t m0 = p * mr, mc = j->M - m0 < mr ? j->M - m0 : mr;
-        pack_a(j->wa + p * j->kc * mr, j->A, j->lda, j->ta, m0, mc, j->k0, j->kc, mr, j->alpha);
+/* pack the panels covering columns [n0, n0+cols) of the current K block */
+static void get_b_panels(drv *d, float *dst, int64_t n0, int64_t cols) {
+    int nr = d->kt->nr;
+    if (d->cb) {
+        d->cb(d->cbctx, dst, d->k0, d->kc, n0, cols, nr);
+        if (d->alpha_b != 1.f)
+            for (int64_t i = 0; i < d->kc * rup(cols, nr); i++) dst[i] *= d->alpha_b;
+    } else {
+        pack_b_panels(dst, d->B, d->ldb, d->tb, n0, cols, d->k0, d->kc, nr, d->alpha_b);
     }
 }
 
 static void pack_b_task(void *arg, int64_t b, int64_t e, int tid) {
     (void)tid;
-    job *j = arg;
-    int nr = j->kt->nr;
-    for (int64_t p = b; p < e; p++) {
-        int64_t n0 = p * nr, nc = j->N - n0 < nr ? j->N - n0 : nr;
-        pack_b(j->wb + p * j->kc * nr, j->B, j->ldb, j->tb, n0, nc, j->k0, j->kc, nr);
+    drv *d = arg;
+    int nr = d->kt->nr;
+    int64_t n0 = d->n0 + b * nr;
+    get_b_panels(d, d->wb + b * d->kc * nr, n0, min64(d->n0 + d->nc - n0, (e - b) * nr));
+}
+
+static void tile_task(void *arg, int64_t b, int64_t e, int tid) {
+    drv *d = arg;
+    const it_kernel_table *kt = d->kt;
+    int mr = kt->mr, nr = kt->nr;
+    int64_t mc_rows = (int64_t)MC_PANELS * mr;
+    float *wa = d->wa ? d->wa + (size_t)tid * (size_t)(mc_rows * KC) : NULL;
+    float *wbt = d->wbt ? d->wbt + (size_t)tid * (size_t)d->wbt_stride : NULL;
+    int64_t panels_n = (d->nc + nr - 1) / nr;
+    for (int64_t t = b; t < e; t++) {
+        int64_t tm = t / d->n_sub, tn = t % d->n_sub;
+        int64_t m_lo = tm * mc_rows, m_hi = min64(m_lo + mc_rows, d->M);
+        int64_t p_lo = tn * d->sub_panels, p_hi = min64(p_lo + d->sub_panels, panels_n);
+        const float *pa;
+        if (d->Ap) {
+            pa = d->Ap->data + d->k0 * rup(d->M, mr) + m_lo * d->kc;
+        } else {
+            pack_a(wa, d->A, d->lda, d->ta, m_lo, m_hi - m_lo, d->k0, d->kc, mr, d->alpha_a);
+            pa = wa;
+        }
+        if (d->fused_b) {
+            int64_t n0 = d->n0 + p_lo * nr;
+            get_b_panels(d, wbt, n0, min64(d->n0 + d->nc - n0, (p_hi - p_lo) * nr));
+        }
+        for (int64_t p = p_lo; p < p_hi; p++) {
+            int64_t n0 = d->n0 + p * nr;
+            int n = (int)min64(d->n0 + d->nc - n0, nr);
+            const float *pb;
+            if (d->Bp) pb = d->Bp->data + d->k0 * rup(d->N, nr) + n0 * d->kc;
+            else if (d->fused_b) pb = wbt + (p - p_lo) * d->kc * nr;
+            else pb = d->wb + p * d->kc * nr;
+            for (int64_t m0 = m_lo; m0 < m_hi; m0 += mr) {
+                int m = (int)min64(m_hi - m0, mr);
+                float *c = d->C + m0 * d->ldc + n0;
+                const float *ap = pa + (m0 - m_lo) * d->kc;
+                if (d->last) {
+                    it_micro_epi me = d->mep;
+                    if (me.bias_m) me.bias_m += m0;
+                    if (me.bias_n) me.bias_n += n0;
+                    kt->sgemm_micro(d->kc, ap, pb, c, d->ldc, d->k0 > 0 || d->ep->beta != 0.f, m, n, &me);
+                    if (d->post_act)
+                        for (int i = 0; i < m; i++) it_act_apply(c + i * d->ldc, n, &d->ep->act);
+                } else {
+                    kt->sgemm_micro(d->kc, ap, pb, c, d->ldc, d->k0 > 0 || d->ep->beta != 0.f, m, n, NULL);
+                }
+            }
+        }
     }
 }
 
-typedef struct epi_job {
-    float *C;
-    int64_t ldc, N;
-    const it_epilogue *ep;
-} epi_job;
+/* pack the whole op(A) once (all K blocks) when the caller gave it raw */
+typedef struct apack_job {
+    const drv *d;
+    float *dst;
+    int64_t panels;
+} apack_job;
+
+static void apack_task(void *arg, int64_t b, int64_t e, int tid) {
+    (void)tid;
+    apack_job *j = arg;
+    const drv *d = j->d;
+    int mr = d->kt->mr;
+    for (int64_t t = b; t < e; t++) {
+        int64_t kb = t / j->panels, p = t % j->panels;
+        int64_t k0 = kb * KC, kc = min64(d->K - k0, KC), m0 = p * mr;
+        pack_a(j->dst + k0 * rup(d->M, mr) + m0 * kc, d->A, d->lda, d->ta, m0, min64(d->M - m0, mr), k0, kc, mr,
+               d->alpha_a);
+    }
+}
+
+/* epilogue on its own (K == 0, alpha == 0, or the out-of-memory fallback) */
+static void epi_rows(const drv *d, int64_t b, int64_t e) {
+    const it_epilogue *ep = d->ep;
+    for (int64_t i = b; i < e; i++) {
+        float *row = d->C + i * d->ldc;
+        if (ep->bias_m) for (int64_t n = 0; n < d->N; n++) row[n] += ep->bias_m[i];
+        if (ep->bias_n) for (int64_t n = 0; n < d->N; n++) row[n] += ep->bias_n[n];
+        if (ep->act.kind) it_act_apply(row, d->N, &ep->act);
+    }
+}
 
 static void epi_task(void *arg, int64_t b, int64_t e, int tid) {
     (void)tid;
-    epi_job *j = arg;
+    epi_rows(arg, b, e);
+}
+
+/* N == 1: one dot product per row of A (A not transposed, B a column). */
+typedef struct gemv_job {
+    const drv *d;
+    const float *x;
+    float alpha;
+} gemv_job;
+
+static void gemv_task(void *arg, int64_t b, int64_t e, int tid) {
+    (void)tid;
+    gemv_job *g = arg;
+    const drv *d = g->d;
     for (int64_t i = b; i < e; i++) {
-        float *row = j->C + i * j->ldc;
-        if (j->ep->bias_m) {
-            float bv = j->ep->bias_m[i];
-            for (int64_t n = 0; n < j->N; n++) row[n] += bv;
-        }
-        if (j->ep->bias_n)
-            for (int64_t n = 0; n < j->N; n++) row[n] += j->ep->bias_n[n];
-        if (j->ep->act.kind) it_act_apply(row, j->N, &j->ep->act);
+        float s = d->kt->sdot(d->A + i * d->lda, g->x, d->K) * g->alpha;
+        float *c = d->C + i * d->ldc;
+        *c = d->ep->beta == 0.f ? s : s + *c * d->ep->beta;
     }
+    epi_rows(d, b, e);
+}
+
+static void scale_c(float *C, int64_t ldc, int64_t M, int64_t N, float beta) {
+    for (int64_t i = 0; i < M; i++) {
+        float *r = C + i * ldc;
+        if (beta == 0.f) memset(r, 0, sizeof(float) * (size_t)N);
+        else if (beta != 1.f) for (int64_t n = 0; n < N; n++) r[n] *= beta;
+    }
+}
+
+static void drive(drv *d, it_threadpool *tp) {
+    static const it_epilogue none = {1.f, 0.f, NULL, NULL, {0, 0, 0}};
+    if (!d->ep) d->ep = &none;
+    const it_epilogue *ep = d->ep;
+    const it_kernel_table *kt = d->kt;
+    int64_t M = d->M, N = d->N, K = d->K;
+    int mr = kt->mr, nr = kt->nr;
+    if (M <= 0 || N <= 0) return;
+    if (d->Ap && d->Ap->r != mr) d->Ap = NULL; /* packed for another tier: never in one process */
+    if (d->Bp && d->Bp->r != nr) d->Bp = NULL;
+    if (K == 0 || ep->alpha == 0.f) {
+        scale_c(d->C, d->ldc, M, N, ep->beta);
+        it_parallel_for(tp, M, 16, epi_task, d);
+        return;
+    }
+    float alpha = ep->alpha, beta = ep->beta;
+    int nthr = it_threadpool_size(tp);
+    if (N == 1 && !d->Ap && !d->ta && !d->Bp && !d->cb && kt->sdot) {
+        float *x = NULL;
+        const float *xv = d->B;
+        if (!d->tb && d->ldb != 1) {
+            x = it_malloc(sizeof(float) * (size_t)K);
+            if (x) { for (int64_t k = 0; k < K; k++) x[k] = d->B[k * d->ldb]; xv = x; }
+        }
+        if (xv != d->B || d->tb || d->ldb == 1) {
+            gemv_job g = {d, xv, alpha};
+            it_parallel_for(tp, M, 64, gemv_task, &g);
+            it_free(x);
+            return;
+        }
+    }
+    d->alpha_a = d->alpha_b = 1.f;
+    if (alpha != 1.f) {
+        if (!d->Ap) d->alpha_a = alpha;
+        else if (!d->Bp) d->alpha_b = alpha;
+        else {
+            /* both operands prepacked (rare): unscaled product into C prescaled by
+               beta/alpha, then scale by alpha and apply the epilogue */
+            if (beta != 0.f) scale_c(d->C, d->ldc, M, N, beta / alpha);
+            it_epilogue e3 = {1.f, beta != 0.f ? 1.f : 0.f, NULL, NULL, {0, 0, 0}};
+            drv d2 = *d;
+            d2.ep = &e3;
+            drive(&d2, tp);
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t n = 0; n < N; n++) d->C[i * d->ldc + n] *= alpha;
+            it_parallel_for(tp, M, 16, epi_task, d);
+            return;
+        }
+    }
+    if (beta != 0.f && beta != 1.f) scale_c(d->C, d->ldc, M, N, beta);
+    /* the micro-kernels accumulate into C when beta != 0: C is prescaled, so use 1 */
+    it_epilogue ep2 = *ep;
+    ep2.beta = beta != 0.f ? 1.f : 0.f;
+    d->ep = &ep2;
+    d->mep.bias_m = ep->bias_m;
+    d->mep.bias_n = ep->bias_n;
+    d->mep.act_kind = micro_act(ep->act.kind) ? ep->act.kind : 0;
+    d->mep.act_a = ep->act.a;
+    d->mep.act_b = ep->act.b;
+    d->post_act = ep->act.kind && !micro_act(ep->act.kind);
+
+    int64_t mc_rows = (int64_t)MC_PANELS * mr;
+    d->m_tiles = (M + mc_rows - 1) / mc_rows;
+    /* raw A: pack it once for the whole product rather than once per task and N block */
+    it_packed tmpA;
+    float *tmpA_data = NULL;
+    if (!d->Ap && rup(M, mr) * K <= ((int64_t)1 << 24) && (N > NCB || d->m_tiles > 1 || nthr > 1)) {
+        tmpA_data = it_malloc(sizeof(float) * (size_t)(rup(M, mr) * K));
+        if (tmpA_data) {
+            apack_job aj = {d, tmpA_data, (M + mr - 1) / mr};
+            it_parallel_for(tp, aj.panels * ((K + KC - 1) / KC), 8, apack_task, &aj);
+            tmpA = (it_packed){0, M, K, mr, tmpA_data};
+            d->Ap = &tmpA;
+            d->alpha_a = 1.f;
+        }
+    }
+    d->wa = d->Ap ? NULL : it_malloc(sizeof(float) * (size_t)(nthr * mc_rows * KC));
+    int64_t ncb = min64(N, NCB);
+    d->fused_b = !d->Bp && d->m_tiles == 1;
+    d->wb = (d->Bp || d->fused_b) ? NULL : it_malloc(sizeof(float) * (size_t)(rup(ncb, nr) * KC));
+    d->wbt_stride = (ncb + nr - 1) / nr * KC * nr; /* the most panels one task packs */
+    d->wbt = d->fused_b ? it_malloc(sizeof(float) * (size_t)(nthr * d->wbt_stride)) : NULL;
+    if ((!d->Ap && !d->wa) || (!d->Bp && !d->fused_b && !d->wb) || (d->fused_b && !d->wbt)) {
+        /* out of memory: a plain loop (slow but correct); callback B is unavailable here */
+        it_free(d->wa); it_free(d->wb); it_free(d->wbt); it_free(tmpA_data);
+        if (!d->B || d->Ap || d->Bp) { scale_c(d->C, d->ldc, M, N, 0.f); return; }
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t n = 0; n < N; n++) {
+                double s = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    float a = d->ta ? d->A[k * d->lda + i] : d->A[i * d->lda + k];
+                    float bb = d->tb ? d->B[n * d->ldb + k] : d->B[k * d->ldb + n];
+                    s += (double)a * bb;
+                }
+                d->C[i * d->ldc + n] = (beta != 0.f ? d->C[i * d->ldc + n] : 0.f) + alpha * (float)s;
+            }
+        d->ep = ep;
+        epi_rows(d, 0, M);
+        return;
+    }
+    for (int64_t n0 = 0; n0 < N; n0 += NCB) {
+        d->n0 = n0;
+        d->nc = min64(N - n0, NCB);
+        int64_t panels = (d->nc + nr - 1) / nr;
+        /* enough tasks to balance the pool; each at least a few panels wide */
+        int64_t want = (int64_t)nthr * 3;
+        int64_t n_sub = d->m_tiles >= want ? 1 : (want + d->m_tiles - 1) / d->m_tiles;
+        if (nthr == 1) n_sub = 1;
+        if (n_sub > panels) n_sub = panels;
+        d->sub_panels = (panels + n_sub - 1) / n_sub;
+        d->n_sub = (panels + d->sub_panels - 1) / d->sub_panels;
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            d->k0 = k0;
+            d->kc = min64(K - k0, KC);
+            d->last = k0 + d->kc >= K;
+            if (d->wb) it_parallel_for(tp, panels, 4, pack_b_task, d);
+            it_parallel_for(tp, d->m_tiles * d->n_sub, 1, tile_task, d);
+        }
+    }
+    it_free(d->wa);
+    it_free(d->wb);
+    it_free(d->wbt);
+    it_free(tmpA_data);
+}
+
+void it_sgemm_ex_for(const it_kernel_table *kt, it_threadpool *tp, int64_t M, int64_t N, int64_t K,
+                     const float *A, int64_t lda, int trans_a, const it_packed *Ap, const float *B, int64_t ldb,
+                     int trans_b, const it_packed *Bp, float *C, int64_t ldc, const it_epilogue *ep) {
+    drv d;
+    memset(&d, 0, sizeof d);
+    d.kt = kt;
+    d.M = M; d.N = N; d.K = K;
+    d.A = A; d.lda = lda; d.ta = trans_a; d.Ap = Ap;
+    d.B = B; d.ldb = ldb; d.tb = trans_b; d.Bp = Bp;
+    d.C = C; d.ldc = ldc; d.ep = ep;
+    drive(&d, tp);
 }
 
 void it_sgemm_ex(it_threadpool *tp, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                  int trans_a, const it_packed *Ap, const float *B, int64_t ldb, int trans_b,
                  const it_packed *Bp, float *C, int64_t ldc, const it_epilogue *ep) {
-    static const it_epilogue none = {1.f, 0.f, NULL, NULL, {0, 0, 0}};
-    if (!ep) ep = &none;
-    if (M <= 0 || N <= 0) return;
-    const it_kernel_table *kt = it_kernels();
-    int mr = kt->mr, nr = kt->nr;
-    if (Ap && Ap->r != mr) Ap = NULL; /* packed for another tier: cannot happen in one process */
-    if (Bp && Bp->r != nr) Bp = NULL;
-    /* beta: scale or clear C first, then accumulate every K block */
-    if (ep->beta == 0.f || K == 0) {
-        for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, sizeof(float) * (size_t)N);
-    } else if (ep->beta != 1.f) {
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t n = 0; n < N; n++) C[i * ldc + n] *= ep->beta;
-    }
-    float *wa = NULL, *wb = NULL;
-    if (!Ap) wa = it_malloc(sizeof(float) * (size_t)(rup(M, mr) * KC));
-    if (!Bp) wb = it_malloc(sizeof(float) * (size_t)(rup(N, nr) * KC));
-    if ((!Ap && !wa) || (!Bp && !wb)) {
-        /* out of memory: fall back to a plain loop (slow but correct) */
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t n = 0; n < N; n++) {
-                double s = 0;
-                for (int64_t k = 0; k < K; k++) {
-                    float a = trans_a ? A[k * lda + i] : A[i * lda + k];
-                    float b = trans_b ? B[n * ldb + k] : B[k * ldb + n];
-                    s += (double)a * b;
-                }
-                C[i * ldc + n] += ep->alpha * (float)s;
-            }
-        goto epilogue;
-    }
-    {
-        job j = {.kt = kt, .M = M, .N = N, .K = K, .C = C, .ldc = ldc, .A = A, .B = B, .lda = lda,
-                 .ldb = ldb, .ta = trans_a, .tb = trans_b, .alpha = Ap ? 1.f : ep->alpha, .wa = wa, .wb = wb};
-        j.tiles_m = (M + MC_PANELS * mr - 1) / (MC_PANELS * mr);
-        j.tiles_n = (N + NC_PANELS * nr - 1) / (NC_PANELS * nr);
-        const float *pa_base = Ap ? Ap->data : NULL, *pb_base = Bp ? Bp->data : NULL;
-        for (int64_t k0 = 0; k0 < K; k0 += KC) {
-            int64_t kc = K - k0 < KC ? K - k0 : KC;
-            j.k0 = k0;
-            j.kc = kc;
-            if (Ap) { j.pa = pa_base; pa_base += rup(M, mr) * kc; }
-            else { it_parallel_for(tp, (M + mr - 1) / mr, 4, pack_a_task, &j); j.pa = wa; }
-            if (Bp) { j.pb = pb_base; pb_base += rup(N, nr) * kc; }
-            else { it_parallel_for(tp, (N + nr - 1) / nr, 4, pack_b_task, &j); j.pb = wb; }
-            j.accumulate = 1;
-            it_parallel_for(tp, j.tiles_m * j.tiles_n, 1, tile_task, &j);
-        }
-        if (Ap && ep->alpha != 1.f) {
-            /* packed A carries no alpha; only valid when beta == 0 */
-            for (int64_t i = 0; i < M; i++)
-                for (int64_t n = 0; n < N; n++) C[i * ldc + n] *= ep->alpha;
-        }
-    }
-epilogue:
-    it_free(wa);
-    it_free(wb);
-    if (ep->bias_m || ep->bias_n || ep->act.kind) {
-        epi_job ej = {C, ldc, N, ep};
-        it_parallel_for(tp, M, 16, epi_task, &ej);
-    }
+    it_sgemm_ex_for(it_kernels(), tp, M, N, K, A, lda, trans_a, Ap, B, ldb, trans_b, Bp, C, ldc, ep);
+}
+
+void it_sgemm_cb(it_threadpool *tp, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, int trans_a,
+                 const it_packed *Ap, it_pack_b_fn pack_b, void *pack_ctx, float *C, int64_t ldc,
+                 const it_epilogue *ep) {
+    drv d;
+    memset(&d, 0, sizeof d);
+    d.kt = it_kernels();
+    d.M = M; d.N = N; d.K = K;
+    d.A = A; d.lda = lda; d.ta = trans_a; d.Ap = Ap;
+    d.cb = pack_b; d.cbctx = pack_ctx;
+    d.C = C; d.ldc = ldc; d.ep = ep;
+    drive(&d, tp);
 }
 
 void it_sgemm(it_threadpool *tp, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,

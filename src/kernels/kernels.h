@@ -50,20 +50,56 @@ void it_sgemm_ex(it_threadpool *tp, int64_t M, int64_t N, int64_t K,
 /* Apply an activation in place to n floats. */
 void it_act_apply(float *x, int64_t n, const it_act *act);
 
+/* B supplied by a callback (implicit GEMM, e.g. convolution patches): fill dst with
+ * op(B)[k0:k0+kc, n0:n0+nc] as ceil(nc/nr) consecutive panels of kc x nr floats:
+ * b[k][n0+t] at dst[(t/nr)*kc*nr + k*nr + t%nr], zero past nc in the last panel.
+ * Called concurrently from the pool's threads on disjoint ranges. */
+typedef void (*it_pack_b_fn)(void *ctx, float *dst, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr);
+
+/* C = act(alpha * op(A) @ B + beta*C + bias) with B produced panel by panel by pack_b. */
+void it_sgemm_cb(it_threadpool *tp, int64_t M, int64_t N, int64_t K,
+                 const float *A, int64_t lda, int trans_a, const it_packed *Ap,
+                 it_pack_b_fn pack_b, void *pack_ctx, float *C, int64_t ldc, const it_epilogue *ep);
+
+/* Epilogue as seen by a micro-kernel tile: bias_m / bias_n already offset to the tile
+ * (or NULL); act applied when act_kind is one the kernel vectorizes (relu, clip, leaky,
+ * hardsigmoid, hardswish); other kinds are applied by the caller afterwards. */
+typedef struct it_micro_epi {
+    const float *bias_m, *bias_n;
+    int act_kind;
+    float act_a, act_b;
+} it_micro_epi;
+
+/* Depthwise convolution of one output row: out[j] = bias + sum_{i<kh, k<kw}
+ * w[i*kw + k] * rows[i][j*sw + k*dw] for j < ow. rows[i] point into a padded input
+ * plane that stays readable for 64 floats past the last element the row uses. */
+typedef void (*it_dwconv_row_fn)(float *out, int64_t ow, const float *const *rows, const float *w, int kh,
+                                 int kw, int sw, int dw, float bias);
+
 /* The dispatch table, filled once from the CPU features. */
 typedef struct it_kernel_table {
     int isa;
-    /* micro-kernel: C[mr x nr] (+)= packedA[mr x k] * packedB[k x nr] */
+    /* micro-kernel: C[m x n] (+)= packedA[mr x k] * packedB[k x nr] (m <= mr, n <= nr),
+     * then ep (may be NULL) applied to the stored tile when this is the last K block */
     int mr, nr;
     void (*sgemm_micro)(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int accumulate,
-                        int m, int n);
-    /* y[i] = sum_k x[k] * w[i*K + k]: dot products, used for small-M products */
+                        int m, int n, const it_micro_epi *ep);
+    /* dot product of two float vectors */
     float (*sdot)(const float *x, const float *y, int64_t n);
-    /* elementwise helpers */
+    /* elementwise helpers (may be NULL) */
     void (*vexp)(float *y, const float *x, int64_t n);
+    it_dwconv_row_fn dwconv_row;
 } it_kernel_table;
 const it_kernel_table *it_kernels(void);
 /* Tables per tier, for tests comparing tiers; NULL when not built or not supported. */
 const it_kernel_table *it_kernels_for(int isa);
+/* The driver on an explicit table (tests compare tiers with it); packed operands must
+ * come from it_sgemm_pack_for with the same table. */
+void it_sgemm_ex_for(const it_kernel_table *kt, it_threadpool *tp, int64_t M, int64_t N, int64_t K,
+                     const float *A, int64_t lda, int trans_a, const it_packed *Ap,
+                     const float *B, int64_t ldb, int trans_b, const it_packed *Bp,
+                     float *C, int64_t ldc, const it_epilogue *ep);
+it_packed *it_sgemm_pack_for(const it_kernel_table *kt, int which, int trans, int64_t rows, int64_t cols,
+                             const float *p, int64_t ld);
 
 #endif

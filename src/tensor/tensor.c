@@ -208,22 +208,24 @@ static float f8_to_f32(uint8_t v, int dt) {
     return sign ? -r : r;
 }
 
+/* float8e8m0 (a bare power of two 2^(e-127), 0xff NaN): the float32 exponent
+ * field, rounded by the mantissa as `mode` says (IT_E8M0_UP: any fraction
+ * rounds up; DOWN: truncates; NEAREST: half to even on the exponent). The sign
+ * is ignored; zero encodes as 0x00 (2^-127). */
+static uint8_t f32_to_e8m0(float f, int saturate, int mode) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t e = (x >> 23) & 0xff, m = x & 0x7fffff;
+    if (e == 0xff) return (m || !saturate) ? 0xff : 0xfe; /* NaN, inf */
+    if (mode == IT_E8M0_UP) e += m != 0;
+    else if (mode == IT_E8M0_NEAREST) e += m > 0x400000 || (m == 0x400000 && (e & 1));
+    if (e == 0xff) return saturate ? 0xfe : 0xff;
+    return (uint8_t)e;
+}
+
 /* Encode to float8 with round-to-nearest-even; saturate clamps to the max finite. */
 static uint8_t f32_to_f8(float f, int dt, int saturate) {
-    if (dt == IT_F8E8M0) {
-        if (isnan(f) || f <= 0) return 0xff;
-        int e;
-        frexpf(f, &e); /* f = m*2^e, m in [0.5,1) -> 2^(e-1) <= f */
-        float lo = ldexpf(1.f, e - 1);
-        int ee = e - 1;
-        if (f > lo) { /* round up if past the geometric midpoint? ONNX rounds up ("up" mode default) */
-            ee = e;
-        }
-        ee += 127;
-        if (ee > 254) return saturate ? 254 : 0xff;
-        if (ee < 0) return 0;
-        return (uint8_t)ee;
-    }
+    if (dt == IT_F8E8M0) return f32_to_e8m0(f, saturate, IT_E8M0_UP);
     int ebits = (dt == IT_F8E4M3FN || dt == IT_F8E4M3FNUZ) ? 4 : 5, mbits = 7 - ebits;
     int uz = dt == IT_F8E4M3FNUZ || dt == IT_F8E5M2FNUZ;
     int bias = (ebits == 4 ? 7 : 15) + uz;
@@ -275,7 +277,7 @@ static float f4_to_f32(uint8_t v) {
     return (v & 8) ? -t[v & 7] : t[v & 7];
 }
 static uint8_t f32_to_f4(float f) {
-    if (isnan(f)) return 0x7; /* no NaN in e2m1: ONNX maps NaN to 0x7? use max */
+    if (isnan(f)) return 0x8; /* e2m1 has no NaN: ONNX's conversion gives -0 */
     uint8_t s = signbit(f) ? 8 : 0;
     float a = fabsf(f);
     static const float t[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
@@ -401,6 +403,17 @@ static void set_i64(void *d, int dt, int64_t i, int64_t v) {
     }
 }
 
+/* Store the low bits of v (wrapping) into packed element i of a 4- or 2-bit int type. */
+static void set_sub_int(void *d, int dt, int64_t i, int64_t v) {
+    if (dt == IT_U4 || dt == IT_I4) {
+        uint8_t nib = (uint8_t)((uint64_t)v & 15), *b = (uint8_t *)d + i / 2;
+        *b = (i & 1) ? (uint8_t)((*b & 0x0f) | (nib << 4)) : (uint8_t)((*b & 0xf0) | nib);
+    } else {
+        uint8_t q = (uint8_t)((uint64_t)v & 3), sh = (uint8_t)(2 * (i & 3)), *b = (uint8_t *)d + i / 4;
+        *b = (uint8_t)((*b & ~(3 << sh)) | (q << sh));
+    }
+}
+
 int it_convert(void *dst, int dd, const void *src, int sd, int64_t n, int saturate) {
     if (dd == sd && it_dtype_size(dd)) {
         memmove(dst, src, (size_t)n * it_dtype_size(dd));
@@ -424,9 +437,23 @@ int it_convert(void *dst, int dd, const void *src, int sd, int64_t n, int satura
         return 0;
     }
     int f8 = dd >= IT_F8E4M3FN && dd <= IT_F8E5M2FNUZ;
+    int dst_int_sub = dd == IT_U4 || dd == IT_I4 || dd == IT_U2 || dd == IT_I2;
+    int sat = saturate & 1, e8mode = (saturate >> 1) & 3;
     for (int64_t i = 0; i < n; i++) {
+        if (dst_int_sub) { /* Cast to int4/uint4/int2/uint2: round to nearest even, then wrap */
+            int64_t iv;
+            if (src_int && sd != IT_U64) iv = it_get_i64(src, sd, i);
+            else if (sd == IT_U64) iv = (int64_t)((const uint64_t *)src)[i];
+            else {
+                double t = nearbyint(it_get_f64(src, sd, i));
+                iv = (t != t) ? 0 : (t >= 9.2e18 || t <= -9.2e18) ? 0 : (int64_t)t;
+            }
+            set_sub_int(dst, dd, i, iv);
+            continue;
+        }
         double v = it_get_f64(src, sd, i);
-        if (f8) ((uint8_t *)dst)[i] = f32_to_f8((float)v, dd, saturate);
+        if (dd == IT_F8E8M0) ((uint8_t *)dst)[i] = f32_to_e8m0((float)v, sat, e8mode);
+        else if (f8) ((uint8_t *)dst)[i] = f32_to_f8((float)v, dd, sat);
         else if (dd == IT_F32 && sd == IT_F64) ((float *)dst)[i] = (float)v;
         else if (dst_int && !dst_sub && it_dtype_is_float(sd)) {
             /* float -> int: truncate, out of range values wrap through int64 like numpy on x86 */

@@ -86,7 +86,12 @@ uint16_t it_f32_to_bf16(float f); /* round to nearest even, NaN kept */
 double it_get_f64(const void *data, int dtype, int64_t i);
 void it_set_f64(void *data, int dtype, int64_t i, double v);
 int64_t it_get_i64(const void *data, int dtype, int64_t i);
-/* Convert n elements between dtypes with ONNX Cast semantics (no strings). */
+/* Convert n elements between dtypes with ONNX Cast semantics (no strings).
+ * `saturate` bit 0: the Cast saturate attribute (float8 targets: clamp out of
+ * range values to the largest finite instead of inf/NaN); bits 1-2: rounding
+ * of a float8e8m0 target (IT_E8M0_* << 1, default up). Float to int
+ * truncates; to int4/uint4/int2/uint2 rounds to nearest even and wraps. */
+enum { IT_E8M0_UP = 0, IT_E8M0_DOWN = 1, IT_E8M0_NEAREST = 2 };
 int it_convert(void *dst, int dtype_dst, const void *src, int dtype_src, int64_t n, int saturate);
 
 #endif

@@ -1,0 +1,87 @@
+/*
+ * qgemm.h: 8-bit integer GEMM (u8 x s8 -> s32) for quantized operators
+ * (QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger).
+ *
+ * Both operands are packed into tier-specific panels first: A (the "row"
+ * operand, M x K) into panels of mr rows, B (the "column" operand, K x N) into
+ * panels of nr columns, K padded to the tier's group size. Exactly one packed
+ * operand is unsigned: callers holding two operands of the same signedness flip
+ * one of them (xor 0x80) while packing and move its zero point by 128. The
+ * driver runs the micro-kernels over all tiles (multithreaded) and applies the
+ * epilogue: zero-point corrections, bias, then either an int32 store or a
+ * requantization float(acc) * scale, round half to even, + zero point,
+ * saturate (the order ONNX Runtime uses, so results match it bit for bit).
+ *
+ * Tiers: scalar (the reference), AVX2 (operands widened to int16, vpmaddwd:
+ * exact, no vpmaddubsw saturation), AVX-512 VNNI (vpdpbusd). it_qgemm_best()
+ * picks the best tier allowed by it_cpu_features() (INGOT_ISA caps it).
+ */
+#ifndef INGOT_QGEMM_H
+#define INGOT_QGEMM_H
+
+#include <stdint.h>
+
+#include "base/base.h"
+
+typedef struct it_qgemm_tier {
+    int isa;            /* IT_ISA_* */
+    const char *name;
+    int mr, nr, kg;     /* tile rows, tile columns, K group */
+    int elem;           /* bytes per packed element: 1 (bytes) or 2 (int16 widened) */
+    /* c[mr][nr] (row-major, ld nr) = A panel x B panel over kp (multiple of kg).
+     * a_unsigned: A panel holds u8 and B panel s8 (else A s8 and B u8). */
+    void (*micro)(int64_t kp, const void *a, const void *b, int32_t *c, int a_unsigned);
+    /* out[j] = sat(round(float(acc[j]) * scale[j or 0]) + zp) for j < n;
+     * scale_vec: scale has n entries; out_s8: int8 output (else uint8). */
+    void (*requant)(const int32_t *acc, int64_t n, const float *scale, int scale_vec, int32_t zp,
+                    int out_s8, void *out);
+} it_qgemm_tier;
+
+/* Tier for an ISA (IT_ISA_*), NULL when not built or not supported by this CPU. */
+const it_qgemm_tier *it_qgemm_tier_for(int isa);
+/* Best tier allowed by it_cpu_features(). */
+const it_qgemm_tier *it_qgemm_best(void);
+
+/* Bytes of a packed operand with `n` rows (A, which 0) or columns (B, which 1)
+ * and depth K; -1 on overflow. */
+int64_t it_qpack_bytes(const it_qgemm_tier *t, int which, int64_t n, int64_t K);
+/* Pack A rows [0, n) (which == 0) or B columns [0, n) (which == 1) of depth K.
+ * Element (row-or-column i, depth k) is src[i * s_i + k * s_k] (bytes); flip
+ * xors every element with 0x80 (u8 <-> s8, value shifted by 128). sums (may
+ * be NULL) receives per row/column sums over K of the packed values, read as
+ * signed when packed_signed is set. dst must hold it_qpack_bytes bytes.
+ * Panels are packed in parallel on tp (may be NULL). */
+void it_qpack(it_threadpool *tp, const it_qgemm_tier *t, int which, int64_t n, int64_t K, const uint8_t *src, int64_t s_i,
+              int64_t s_k, int flip, int packed_signed, void *dst, int32_t *sums);
+
+/* Epilogue of C = A @ B (m < M rows, n < N columns):
+ *   acc = S[m][n] + row_add[m] + col_add[n] - row_z[m]*col_s[n] - col_z[n]*row_s[m]
+ * (NULL arrays: term absent; a product term needs both arrays), then either
+ * int32 C[m*ldc_m + n*ldc_n] = acc (out_type 0), or a requantized u8 (1) /
+ * s8 (2) output with scale per row (scale_mode 1), per column (2) or one (0). */
+typedef struct it_qepi {
+    const int32_t *row_add, *col_add;
+    const int32_t *row_z, *col_s;
+    const int32_t *col_z, *row_s;
+    int out_type;
+    const float *scale;
+    int scale_mode;
+    int32_t zp;
+    void *C;
+    int64_t ldc_m, ldc_n;
+} it_qepi;
+
+/* C = epilogue(A @ B). Ap, Bp: packed with it_qpack (A rows M, B columns N, both
+ * depth K, same tier). a_unsigned as for the micro-kernel. tp may be NULL. */
+void it_qgemm(it_threadpool *tp, const it_qgemm_tier *t, int64_t M, int64_t N, int64_t K, const void *Ap,
+              const void *Bp, int a_unsigned, const it_qepi *ep);
+
+/* Scalar requantization, the reference for the tiers' requant. */
+void it_qrequant_ref(const int32_t *acc, int64_t n, const float *scale, int scale_vec, int32_t zp, int out_s8,
+                     void *out);
+
+/* Tier entry points (x86 files). */
+const it_qgemm_tier *it_qgemm_tier_avx2(void);
+const it_qgemm_tier *it_qgemm_tier_avx512(void);
+
+#endif

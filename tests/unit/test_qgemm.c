@@ -1,0 +1,163 @@
+/*
+ * test_qgemm.c: checks every available tier of the 8-bit GEMM (scalar, AVX2,
+ * AVX-512 VNNI) against a naive int64 product on odd shapes and tails: both
+ * operand signedness layouts, flips while packing, per-row / per-column zero
+ * points, bias, int32 output and requantization (per-row and per-column
+ * scales, u8 and s8, strided output). Exit status non-zero on any mismatch.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/qgemm.h"
+
+static uint32_t rng = 12345;
+static uint32_t rnd(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return rng >> 8;
+}
+
+static int check_case(const it_qgemm_tier *t, it_threadpool *tp, int64_t M, int64_t N, int64_t K, int a_s8, int b_s8,
+                      int mode) {
+    uint8_t *A = malloc((size_t)(M * K)), *B = malloc((size_t)(K * N));
+    for (int64_t i = 0; i < M * K; i++) A[i] = (uint8_t)rnd();
+    for (int64_t i = 0; i < K * N; i++) B[i] = (uint8_t)rnd();
+    int32_t *za = malloc(sizeof(int32_t) * (size_t)M), *zb = malloc(sizeof(int32_t) * (size_t)N);
+    int32_t *bias = malloc(sizeof(int32_t) * (size_t)M);
+    for (int64_t i = 0; i < M; i++) za[i] = (mode & 1) ? (int32_t)(rnd() % 256) - (a_s8 ? 128 : 0) : 0;
+    for (int64_t i = 0; i < N; i++) zb[i] = (int32_t)(rnd() % 256) - (b_s8 ? 128 : 0);
+    for (int64_t i = 0; i < M; i++) bias[i] = (int32_t)(rnd() % 20001) - 10000;
+    /* exact reference */
+    int64_t *ref = calloc((size_t)(M * N), sizeof(int64_t));
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            int64_t s = bias[m];
+            for (int64_t k = 0; k < K; k++) {
+                int av = a_s8 ? (int8_t)A[m * K + k] : A[m * K + k];
+                int bv = b_s8 ? (int8_t)B[k * N + n] : B[k * N + n];
+                s += (int64_t)(av - za[m]) * (bv - zb[n]);
+            }
+            ref[m * N + n] = s;
+        }
+    /* pack: make exactly one operand unsigned; flip A when both match */
+    int flip_a = a_s8 == b_s8;
+    int pa_s8 = flip_a ? !a_s8 : a_s8;
+    int a_unsigned = !pa_s8;
+    int32_t *rs = malloc(sizeof(int32_t) * (size_t)M), *cs = malloc(sizeof(int32_t) * (size_t)N);
+    void *Ap = malloc((size_t)it_qpack_bytes(t, 0, M, K)), *Bp = malloc((size_t)it_qpack_bytes(t, 1, N, K));
+    it_qpack(tp, t, 0, M, K, A, K, 1, flip_a, pa_s8, Ap, rs);
+    it_qpack(tp, t, 1, N, K, B, 1, N, 0, b_s8, Bp, cs);
+    int32_t shift = flip_a ? (a_s8 ? 128 : -128) : 0;
+    int32_t *rz = malloc(sizeof(int32_t) * (size_t)M), *radd = malloc(sizeof(int32_t) * (size_t)M);
+    int32_t *csp = malloc(sizeof(int32_t) * (size_t)N);
+    for (int64_t m = 0; m < M; m++) rz[m] = za[m] + shift;
+    for (int64_t n = 0; n < N; n++) csp[n] = cs[n] - (int32_t)K * zb[n];
+    for (int64_t m = 0; m < M; m++) radd[m] = bias[m];
+    it_qepi ep = {0};
+    ep.row_add = radd;
+    ep.row_z = rz;
+    ep.col_s = csp;
+    ep.col_z = zb;
+    ep.row_s = rs;
+    int bad = 0;
+    if (mode & 2) { /* requantized, strided (transposed) when mode & 4 */
+        float *sc = malloc(sizeof(float) * (size_t)(M > N ? M : N));
+        for (int64_t i = 0; i < (M > N ? M : N); i++) sc[i] = (float)(rnd() % 1000 + 1) * 1e-5f;
+        int s8 = (mode & 8) != 0;
+        int32_t yz = (int32_t)(rnd() % 256) - (s8 ? 128 : 0);
+        int per_col = (mode & 16) != 0;
+        uint8_t *C = calloc((size_t)(M * N), 1);
+        ep.out_type = s8 ? 2 : 1;
+        ep.scale = sc;
+        ep.scale_mode = per_col ? 2 : 1;
+        ep.zp = yz;
+        ep.C = C;
+        ep.ldc_m = (mode & 4) ? 1 : N;
+        ep.ldc_n = (mode & 4) ? M : 1;
+        it_qgemm(tp, t, M, N, K, Ap, Bp, a_unsigned, &ep);
+        for (int64_t m = 0; m < M && !bad; m++)
+            for (int64_t n = 0; n < N; n++) {
+                int32_t acc = (int32_t)ref[m * N + n];
+                float v = (float)acc * sc[per_col ? n : m];
+                int32_t r = (int32_t)nearbyintf(v) + yz;
+                int lo = s8 ? -128 : 0, hi = s8 ? 127 : 255;
+                r = r < lo ? lo : r > hi ? hi : r;
+                uint8_t got = C[m * ep.ldc_m + n * ep.ldc_n];
+                int gv = s8 ? (int8_t)got : got;
+                if (gv != r) {
+                    printf("  %s M=%lld N=%lld K=%lld mode=%d: C[%lld][%lld] = %d, want %d\n", t->name, (long long)M,
+                           (long long)N, (long long)K, mode, (long long)m, (long long)n, gv, r);
+                    bad = 1;
+                    break;
+                }
+            }
+        free(C);
+        free(sc);
+    } else {
+        int32_t *C = calloc((size_t)(M * N), sizeof(int32_t));
+        ep.out_type = 0;
+        ep.C = C;
+        ep.ldc_m = N;
+        ep.ldc_n = 1;
+        it_qgemm(tp, t, M, N, K, Ap, Bp, a_unsigned, &ep);
+        for (int64_t i = 0; i < M * N; i++)
+            if (C[i] != (int32_t)ref[i]) {
+                printf("  %s M=%lld N=%lld K=%lld a_s8=%d b_s8=%d: C[%lld] = %d, want %lld\n", t->name, (long long)M,
+                       (long long)N, (long long)K, a_s8, b_s8, (long long)i, C[i], (long long)ref[i]);
+                bad = 1;
+                break;
+            }
+        free(C);
+    }
+    free(A); free(B); free(za); free(zb); free(bias); free(ref); free(rs); free(cs);
+    free(Ap); free(Bp); free(rz); free(radd); free(csp);
+    return bad;
+}
+
+static int check_requant(const it_qgemm_tier *t) {
+    int32_t acc[77];
+    float sc[77];
+    uint8_t a[77], b[77];
+    for (int i = 0; i < 77; i++) {
+        acc[i] = (int32_t)(rnd() % 200001) - 100000;
+        sc[i] = (float)(rnd() % 1000) * 1e-5f + 0.5f / 1024.f;
+    }
+    acc[3] = 2147483647; acc[4] = -2147483647 - 1;
+    acc[5] = 1; sc[5] = 0.5f; acc[6] = 3; sc[6] = 0.5f; /* ties to even */
+    for (int s8 = 0; s8 < 2; s8++)
+        for (int vec = 0; vec < 2; vec++)
+            for (int n = 0; n <= 77; n += 11) {
+                it_qrequant_ref(acc, n, sc, vec, 7, s8, a);
+                t->requant(acc, n, sc, vec, 7, s8, b);
+                if (memcmp(a, b, (size_t)n)) {
+                    printf("  %s requant mismatch (s8=%d vec=%d n=%d)\n", t->name, s8, vec, n);
+                    return 1;
+                }
+            }
+    return 0;
+}
+
+int main(void) {
+    static const int64_t shapes[][3] = {{1, 1, 1},  {3, 5, 7},    {8, 32, 4},   {9, 33, 5},   {17, 49, 27},
+                                        {6, 16, 2}, {13, 100, 96}, {64, 70, 31}, {1, 1000, 65}, {33, 3, 300}};
+    it_threadpool *tp = it_threadpool_create(3);
+    int fails = 0, tiers = 0;
+    for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
+        const it_qgemm_tier *t = it_qgemm_tier_for(isa);
+        if (!t) continue;
+        tiers++;
+        fails += check_requant(t);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int types = 0; types < 4; types++)
+                for (int mode = 0; mode < 32; mode += (mode & 2) ? 1 : 1) {
+                    if (!(mode & 2) && (mode & ~1)) continue;
+                    fails += check_case(t, (s & 1) ? tp : NULL, shapes[s][0], shapes[s][1], shapes[s][2], types & 1,
+                                        (types >> 1) & 1, mode);
+                }
+        printf("tier %s checked\n", t->name);
+    }
+    it_threadpool_free(tp);
+    printf("%d tiers, %d failures\n", tiers, fails);
+    return fails != 0;
+}
