@@ -32,6 +32,14 @@ typedef struct frame {
     struct frame *parent;
 } frame;
 
+/* INGOT_PROFILE=1: time per operator type, printed to stderr when the executor is freed */
+#define PROF_MAX 128
+typedef struct prof_ent {
+    const char *op;
+    double ms;
+    int64_t calls;
+} prof_ent;
+
 struct it_exec {
     const it_graph *g;
     it_threadpool *tp;
@@ -39,7 +47,42 @@ struct it_exec {
     size_t pool_bytes;
     frame *top;
     int depth;
+    int profile;
+    int n_prof;
+    prof_ent prof[PROF_MAX];
+    double prof_total;
+    int64_t prof_runs;
 };
+
+static void prof_add(it_exec *x, const char *op, double ms) {
+    int i;
+    for (i = 0; i < x->n_prof; i++)
+        if (!strcmp(x->prof[i].op, op)) break;
+    if (i == x->n_prof) {
+        if (x->n_prof == PROF_MAX) return;
+        x->prof[x->n_prof].op = op;
+        x->prof[x->n_prof].ms = 0;
+        x->prof[x->n_prof++].calls = 0;
+    }
+    x->prof[i].ms += ms;
+    x->prof[i].calls++;
+}
+
+static int prof_cmp(const void *a, const void *b) {
+    double x = ((const prof_ent *)a)->ms, y = ((const prof_ent *)b)->ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void prof_print(it_exec *x) {
+    if (!x->profile || !x->prof_runs) return;
+    qsort(x->prof, (size_t)x->n_prof, sizeof(prof_ent), prof_cmp);
+    double total = 0;
+    for (int i = 0; i < x->n_prof; i++) total += x->prof[i].ms;
+    fprintf(stderr, "ingot profile: %lld runs, %.3f ms per run in operators\n", (long long)x->prof_runs, total / (double)x->prof_runs);
+    for (int i = 0; i < x->n_prof; i++)
+        fprintf(stderr, "  %-28s %9.3f ms/run %5.1f%%  %lld calls/run\n", x->prof[i].op, x->prof[i].ms / (double)x->prof_runs,
+                100.0 * x->prof[i].ms / (total > 0 ? total : 1), (long long)(x->prof[i].calls / x->prof_runs));
+}
 
 /* ---- buffer pool ---- */
 static it_block *block_get(it_exec *x, size_t n) {
@@ -304,7 +347,9 @@ static int run_frame(it_exec *x, frame *f, it_err *e) {
         for (int k = 0; k < n->n_out; k++) out[k] = n->out[k] >= 0 ? f->vp[n->out[k]] : NULL;
         it_opctx c = {.node = n, .n_in = n->n_in, .n_out = n->n_out, .in = in, .out = out,
                       .tp = x->tp, .err = e, .x = x, .frame = f, .st = &os};
+        double t0 = x->profile ? it_now_ms() : 0;
         st = n->op->run(&c);
+        if (x->profile && x->depth == 0) prof_add(x, n->op_type, it_now_ms() - t0);
         if (!st)
             for (int k = 0; k < n->n_out; k++)
                 if (out[k] && out[k]->kind == IT_V_UNSET)
@@ -334,11 +379,14 @@ it_exec *it_exec_new(const it_graph *g, it_threadpool *tp) {
     if (!x) return NULL;
     x->g = g;
     x->tp = tp;
+    const char *p = getenv("INGOT_PROFILE");
+    x->profile = p && *p && strcmp(p, "0");
     return x;
 }
 
 void it_exec_free(it_exec *x) {
     if (!x) return;
+    prof_print(x);
     frame_free(x, x->top);
     for (it_block *b = x->blocks; b;) {
         it_block *n = b->next;
@@ -365,6 +413,7 @@ int it_exec_run(it_exec *x, it_value *const *inputs, it_err *e) {
             return it_fail(e, INGOT_ERR_INVALID_ARG, "graph input '%s' was not given", g->values[v].name);
         }
     }
+    x->prof_runs++;
     return run_frame(x, f, e);
 }
 

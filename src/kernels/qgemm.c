@@ -39,11 +39,11 @@ static void micro_ref(int64_t kp, const void *a, const void *b, int32_t *c, int 
         for (int j = 0; j < REF_NR; j++) c[i * REF_NR + j] = (int32_t)acc[i][j];
 }
 
-void it_qrequant_ref(const int32_t *acc, int64_t n, const float *scale, int scale_vec, int32_t zp, int out_s8,
-                     void *out) {
+void it_qrequant_ref(const int32_t *acc, int64_t n, int32_t add, const float *scale, int scale_vec, int32_t zp,
+                     int out_s8, void *out) {
     float lo = (float)((out_s8 ? -128 : 0) - zp), hi = (float)((out_s8 ? 127 : 255) - zp);
     for (int64_t j = 0; j < n; j++) {
-        float v = (float)acc[j] * scale[scale_vec ? j : 0];
+        float v = (float)(int32_t)((uint32_t)acc[j] + (uint32_t)add) * scale[scale_vec ? j : 0];
         if (!(v >= lo)) v = lo; /* NaN goes to the low bound, like maxps */
         if (v > hi) v = hi;
         int32_t r = (int32_t)nearbyintf(v) + zp;
@@ -52,7 +52,34 @@ void it_qrequant_ref(const int32_t *acc, int64_t n, const float *scale, int scal
     }
 }
 
-static const it_qgemm_tier ref_tier = {IT_ISA_SCALAR, "scalar", REF_MR, REF_NR, REF_KG, 1, micro_ref, it_qrequant_ref};
+void it_qdw_row_ref(const uint8_t *const *src, int64_t n, int stride, int x_s8, const int32_t *w, int ntaps,
+                    int32_t bias, const float *scale, int32_t zp, int out_s8, void *out) {
+    for (int64_t i = 0; i < n; i++) {
+        int32_t acc = bias;
+        for (int t = 0; t < ntaps; t++) {
+            uint8_t v = src[t][i * stride];
+            acc += w[t] * (x_s8 ? (int32_t)(int8_t)v : (int32_t)v);
+        }
+        if (scale) it_qrequant_ref(&acc, 1, 0, scale, 0, zp, out_s8, (uint8_t *)out + i);
+        else ((int32_t *)out)[i] = acc;
+    }
+}
+
+void it_qadd_ref(const uint8_t *a, const uint8_t *b, int64_t n, int a_bc, int b_bc, float ra, float rb, float f, int s8,
+                 uint8_t *out) {
+    float lo = s8 ? -128.f : 0.f, hi = s8 ? 127.f : 255.f;
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t ua = a[a_bc ? 0 : i], ub = b[b_bc ? 0 : i];
+        float av = s8 ? (float)(int8_t)ua : (float)ua, bv = s8 ? (float)(int8_t)ub : (float)ub;
+        float v = fmaf(av, ra, fmaf(bv, rb, f));
+        if (!(v >= lo)) v = lo;
+        if (v > hi) v = hi;
+        out[i] = (uint8_t)(int32_t)nearbyintf(v);
+    }
+}
+
+static const it_qgemm_tier ref_tier = {IT_ISA_SCALAR, "scalar", REF_MR, REF_NR, REF_KG, 1,
+                                       micro_ref, it_qrequant_ref, it_qdw_row_ref, NULL, NULL, it_qadd_ref};
 
 const it_qgemm_tier *it_qgemm_tier_for(int isa) {
     if (isa == IT_ISA_SCALAR) return &ref_tier;
@@ -118,12 +145,27 @@ static void pack_range(void *arg, int64_t p0, int64_t p1, int tid) {
     }
 }
 
+static void pack_b_range(void *arg, int64_t p0, int64_t p1, int tid) {
+    (void)tid;
+    const pack_job *j = arg;
+    const int R = j->R;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t nn = j->n - p * R < R ? j->n - p * R : R;
+        j->t->pack_b(j->src + p * R, j->s_k, j->K, (int)nn, j->fx, j->psigned,
+                     (uint8_t *)j->dst + p * R * j->kp * j->t->elem);
+    }
+}
+
 void it_qpack(it_threadpool *tp, const it_qgemm_tier *t, int which, int64_t n, int64_t K, const uint8_t *src,
               int64_t s_i, int64_t s_k, int flip, int packed_signed, void *dst, int32_t *sums) {
     pack_job j = {t, which ? t->nr : t->mr, n, K, (K + t->kg - 1) / t->kg * t->kg, s_i, s_k, src,
                   (uint8_t)(flip ? 0x80 : 0), packed_signed, dst, sums};
     int64_t np = (n + j.R - 1) / j.R;
     int64_t grain = 1 + (int64_t)(16384 / (j.R * (K + 1)));
+    if (which == 1 && s_i == 1 && !sums && t->pack_b) {
+        it_parallel_for(tp, np, grain, pack_b_range, &j);
+        return;
+    }
     it_parallel_for(tp, np, grain, pack_range, &j);
 }
 
@@ -145,6 +187,18 @@ static void epilogue_tile(const gemm_job *g, int32_t *tile, int64_t m0, int mm, 
         int64_t m = m0 + i;
         uint32_t *r = (uint32_t *)(tile + i * nr);
         uint32_t radd = ep->row_add ? (uint32_t)ep->row_add[m] : 0;
+        int simple = !ep->col_add && !(ep->row_z && ep->col_s && ep->row_z[m]) && !(ep->col_z && ep->row_s);
+        if (simple && ep->out_type != 0) { /* the row constant is added by requant */
+            const float *sc = ep->scale;
+            int vec = 0;
+            if (ep->scale_mode == 1) sc += m;
+            else if (ep->scale_mode == 2) sc += n0, vec = 1;
+            uint8_t *C = (uint8_t *)ep->C + m * ep->ldc_m;
+            if (ep->ldc_n == 1) {
+                g->t->requant((const int32_t *)r, nn, (int32_t)radd, sc, vec, ep->zp, ep->out_type == 2, C + n0);
+                continue;
+            }
+        }
         if (ep->col_add) {
             const int32_t *ca = ep->col_add + n0;
             for (int j = 0; j < nn; j++) r[j] += radd + (uint32_t)ca[j];
@@ -171,10 +225,10 @@ static void epilogue_tile(const gemm_job *g, int32_t *tile, int64_t m0, int mm, 
         if (ep->scale_mode == 1) sc += m;
         else if (ep->scale_mode == 2) sc += n0, vec = 1;
         uint8_t *C = (uint8_t *)ep->C + m * ep->ldc_m;
-        if (ep->ldc_n == 1) g->t->requant(acc, nn, sc, vec, ep->zp, ep->out_type == 2, C + n0);
+        if (ep->ldc_n == 1) g->t->requant(acc, nn, 0, sc, vec, ep->zp, ep->out_type == 2, C + n0);
         else {
             uint8_t tmp[64];
-            g->t->requant(acc, nn, sc, vec, ep->zp, ep->out_type == 2, tmp);
+            g->t->requant(acc, nn, 0, sc, vec, ep->zp, ep->out_type == 2, tmp);
             for (int j = 0; j < nn; j++) C[(n0 + j) * ep->ldc_n] = tmp[j];
         }
     }
@@ -192,11 +246,22 @@ static void gemm_range(void *arg, int64_t w0, int64_t w1, int tid) {
         int64_t n0 = nb * nr;
         int nn = (int)(g->N - n0 < nr ? g->N - n0 : nr);
         int64_t pe = (mb + 1) * g->mblk < g->mpan ? (mb + 1) * g->mblk : g->mpan;
+        const it_qepi *ep = g->ep;
+        int fusable = t->micro_rq && ep->out_type != 0 && ep->ldc_n == 1 && !ep->col_add && !(ep->col_z && ep->row_s);
         for (int64_t mp = mb * g->mblk; mp < pe; mp++) {
             const uint8_t *ap = g->Ap + mp * mr * g->kp * t->elem;
-            t->micro(g->kp, ap, bp, tile, g->a_unsigned);
             int64_t m0 = mp * mr;
             int mm = (int)(g->M - m0 < mr ? g->M - m0 : mr);
+            int fuse = fusable;
+            if (fuse && ep->row_z && ep->col_s)
+                for (int i = 0; i < mm; i++) fuse &= ep->row_z[m0 + i] == 0;
+            if (fuse) {
+                const float *sc = ep->scale + (ep->scale_mode == 1 ? m0 : ep->scale_mode == 2 ? n0 : 0);
+                t->micro_rq(g->kp, ap, bp, g->a_unsigned, ep->row_add ? ep->row_add + m0 : NULL, sc, ep->scale_mode,
+                            ep->zp, ep->out_type == 2, (uint8_t *)ep->C + m0 * ep->ldc_m + n0, ep->ldc_m, mm, nn);
+                continue;
+            }
+            t->micro(g->kp, ap, bp, tile, g->a_unsigned);
             epilogue_tile(g, tile, m0, mm, n0, nn);
         }
     }

@@ -31,10 +31,28 @@ typedef struct it_qgemm_tier {
     /* c[mr][nr] (row-major, ld nr) = A panel x B panel over kp (multiple of kg).
      * a_unsigned: A panel holds u8 and B panel s8 (else A s8 and B u8). */
     void (*micro)(int64_t kp, const void *a, const void *b, int32_t *c, int a_unsigned);
-    /* out[j] = sat(round(float(acc[j]) * scale[j or 0]) + zp) for j < n;
+    /* out[j] = sat(round(float(acc[j] + add) * scale[j or 0]) + zp) for j < n;
      * scale_vec: scale has n entries; out_s8: int8 output (else uint8). */
-    void (*requant)(const int32_t *acc, int64_t n, const float *scale, int scale_vec, int32_t zp,
+    void (*requant)(const int32_t *acc, int64_t n, int32_t add, const float *scale, int scale_vec, int32_t zp,
                     int out_s8, void *out);
+    /* Depthwise convolution row: acc_i = bias + sum_{t < ntaps} w[t] * x_t[i * stride], i < n,
+     * x_t = src[t] read as u8 (s8 when x_s8). scale NULL: out is int32 acc; else
+     * out[i] = requant(acc_i) (scale[0], zp, u8 or s8 when out_s8). */
+    void (*dw_row)(const uint8_t *const *src, int64_t n, int stride, int x_s8, const int32_t *w, int ntaps,
+                   int32_t bias, const float *scale, int32_t zp, int out_s8, void *out);
+    /* Optional: micro followed by the requantization of the tile straight from
+     * the accumulators: C[i*ldc + j] = requant(acc[i][j] + row_add[i]) for i < mm,
+     * j < nn; row_add may be NULL; scale_mode 0: scale[0], 1: scale[i], 2: scale[j]. */
+    void (*micro_rq)(int64_t kp, const void *a, const void *b, int a_unsigned, const int32_t *row_add,
+                     const float *scale, int scale_mode, int32_t zp, int out_s8, uint8_t *C, int64_t ldc, int mm,
+                     int nn);
+    /* One B panel (nn <= nr columns) from contiguous rows src + k * ld, k < K,
+     * xor fx, values read as signed when psigned. NULL: generic packing. */
+    void (*pack_b)(const uint8_t *src, int64_t ld, int64_t K, int nn, uint8_t fx, int psigned, void *dst);
+    /* QLinearAdd: out[i] = sat(round(fma(a[i], ra, fma(b[i], rb, f)))) on u8 (s8 when s8);
+     * a_bc / b_bc: that operand is one broadcast value. */
+    void (*qadd)(const uint8_t *a, const uint8_t *b, int64_t n, int a_bc, int b_bc, float ra, float rb, float f,
+                 int s8, uint8_t *out);
 } it_qgemm_tier;
 
 /* Tier for an ISA (IT_ISA_*), NULL when not built or not supported by this CPU. */
@@ -77,8 +95,12 @@ void it_qgemm(it_threadpool *tp, const it_qgemm_tier *t, int64_t M, int64_t N, i
               const void *Bp, int a_unsigned, const it_qepi *ep);
 
 /* Scalar requantization, the reference for the tiers' requant. */
-void it_qrequant_ref(const int32_t *acc, int64_t n, const float *scale, int scale_vec, int32_t zp, int out_s8,
-                     void *out);
+void it_qrequant_ref(const int32_t *acc, int64_t n, int32_t add, const float *scale, int scale_vec, int32_t zp,
+                     int out_s8, void *out);
+void it_qadd_ref(const uint8_t *a, const uint8_t *b, int64_t n, int a_bc, int b_bc, float ra, float rb, float f, int s8,
+                 uint8_t *out);
+void it_qdw_row_ref(const uint8_t *const *src, int64_t n, int stride, int x_s8, const int32_t *w, int ntaps,
+                    int32_t bias, const float *scale, int32_t zp, int out_s8, void *out);
 
 /* Tier entry points (x86 files). */
 const it_qgemm_tier *it_qgemm_tier_avx2(void);

@@ -715,7 +715,7 @@ static void gs_positions(void *arg, int64_t b, int64_t e, int tid) {
                 else if (j->pad == 2) x = gs_reflect(x, lo, hi);
             }
             double lim = (double)D + 10;
-            if (x < -lim) x = -lim;
+            if (!(x >= -lim)) x = -lim; /* NaN too (reflecting an infinity) */
             if (x > lim) x = lim;
             if (j->mode == RM_NEAREST) {
                 tidx[i][0] = gs_tap((int64_t)x, D, j->pad, lo, hi);

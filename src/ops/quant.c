@@ -160,7 +160,8 @@ static int quantize_run(it_opctx *c) {
                         float v = xf[k] / s;
                         if (!(v >= flo)) v = flo;
                         if (v > fhi) v = fhi;
-                        int32_t r = (int32_t)nearbyintf(v) + z;
+                        /* round half to even by the 1.5 * 2^23 trick (|v| < 2^22 here) */
+                        int32_t r = (int32_t)((v + 12582912.f) - 12582912.f) + z;
                         if (dt == IT_U8) ((uint8_t *)y->data)[i + k] = (uint8_t)r;
                         else ((int8_t *)y->data)[i + k] = (int8_t)r;
                     }
@@ -386,7 +387,13 @@ typedef struct qconv_w {
     void *mem; /* heap block when owned by node->state */
 } qconv_w;
 
-static int is_depthwise(const it_tensor *w, int64_t G) { return G > 1 && w->dims[1] == 1 && w->dims[0] == G; }
+#define DW_MAX_TAPS 64 /* larger depthwise kernels go through the GEMM path */
+
+static int is_depthwise(const it_tensor *w, int64_t G) {
+    int64_t khw = 1;
+    for (int i = 2; i < w->ndim; i++) khw *= w->dims[i];
+    return G > 1 && w->dims[1] == 1 && w->dims[0] == G && khw <= DW_MAX_TAPS;
+}
 
 /* Build from weights w [M, Cg, KH, KW] and optional zero points wzt (scalar or [M]).
  * c NULL: heap memory (prepare), else scratch. */
@@ -484,54 +491,45 @@ typedef struct qconv_run_args {
     const float *scales; /* [M] */
     int32_t yz;
     void *y;
-    int32_t *rowbuf;     /* depthwise: one OW row of int32 per thread */
-    int64_t rowbuf_ld;
     /* im2col */
     uint8_t *col;
     const uint8_t *xg; /* input of the current image and group */
+    /* depthwise: padded planes, one per thread */
+    uint8_t *dw_planes;
+    int64_t dw_hp, dw_wp, dw_plane_bytes;
 } qconv_run_args;
 
-#define DW_TAPS(T)                                                                                  \
-    for (int64_t ky = 0; ky < g->KH; ky++) {                                                        \
-        int64_t iy = oy * g->sh - g->ph + ky * g->dh;                                               \
-        if (iy < 0 || iy >= g->H) continue;                                                         \
-        const T *row = (const T *)xc + iy * g->W;                                                   \
-        for (int64_t kx = 0; kx < g->KW; kx++) {                                                    \
-            int32_t wv = wk[ky * g->KW + kx];                                                       \
-            if (!wv) continue;                                                                      \
-            int64_t off = kx * g->dw - g->pw;                                                       \
-            int64_t lo = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;                                 \
-            int64_t hi = g->W - 1 - off < 0 ? -1 : (g->W - 1 - off) / g->sw;                        \
-            if (hi > g->OW - 1) hi = g->OW - 1;                                                     \
-            if (g->sw == 1) {                                                                       \
-                const T *r = row + off;                                                             \
-                for (int64_t ox = lo; ox <= hi; ox++) acc[ox] += wv * ((int32_t)r[ox] - xz);        \
-            } else                                                                                  \
-                for (int64_t ox = lo; ox <= hi; ox++)                                               \
-                    acc[ox] += wv * ((int32_t)row[ox * g->sw + off] - xz);                          \
-        }                                                                                           \
-    }
-
+/* Depthwise: each input plane is copied once into a per-thread buffer with
+ * its padding filled with the input zero point, so that every output row is
+ * one call of the tier's dw_row over all taps, with the zero point folded
+ * into the bias (bias - xz * sum(w)). */
 static void dw_range(void *arg, int64_t p0, int64_t p1, int tid) {
     const qconv_run_args *a = arg;
     const cgeo *g = &a->g;
-    int32_t *acc = a->rowbuf + tid * a->rowbuf_ld;
-    const int32_t xz = a->xz;
+    const it_qgemm_tier *t = a->w->t;
+    const int64_t Hp = a->dw_hp, Wp = a->dw_wp;
+    uint8_t *plane = a->dw_planes + (size_t)tid * (size_t)a->dw_plane_bytes;
+    const uint8_t *src[DW_MAX_TAPS];
+    const int ntaps = (int)(g->KH * g->KW);
+    const int q8out = a->out_type != 0;
+    const int64_t rows = g->H < Hp - g->ph ? g->H : Hp - g->ph, cols = g->W < Wp - g->pw ? g->W : Wp - g->pw;
     for (int64_t p = p0; p < p1; p++) {
         int64_t ch = p % g->C;
         const uint8_t *xc = a->x + p * g->H * g->W;
+        memset(plane, (uint8_t)a->xz, (size_t)(Hp * Wp));
+        for (int64_t r = 0; r < rows && cols > 0; r++) memcpy(plane + (r + g->ph) * Wp + g->pw, xc + r * g->W, (size_t)cols);
         const int32_t *wk = a->w->dw + ch * a->w->KHW;
-        int32_t b = a->bias ? a->bias[ch] : 0;
+        int32_t wsum = 0;
+        for (int k = 0; k < ntaps; k++) wsum += wk[k];
+        int32_t b = (a->bias ? a->bias[ch] : 0) - a->xz * wsum;
+        const float *sc = q8out ? a->scales + ch : NULL;
         for (int64_t oy = 0; oy < g->OH; oy++) {
-            for (int64_t ox = 0; ox < g->OW; ox++) acc[ox] = b;
-            if (a->x_s8) {
-                DW_TAPS(int8_t)
-            } else {
-                DW_TAPS(uint8_t)
-            }
+            for (int64_t ky = 0; ky < g->KH; ky++)
+                for (int64_t kx = 0; kx < g->KW; kx++)
+                    src[ky * g->KW + kx] = plane + (oy * g->sh + ky * g->dh) * Wp + kx * g->dw;
             int64_t o = (p * g->OH + oy) * g->OW;
-            if (a->out_type == 0) memcpy((int32_t *)a->y + o, acc, (size_t)g->OW * 4);
-            else a->w->t->requant(acc, g->OW, a->scales + ch, 0, a->yz, a->out_type == 2, (uint8_t *)a->y + o);
+            void *orow = q8out ? (void *)((uint8_t *)a->y + o) : (void *)((int32_t *)a->y + o);
+            t->dw_row(src, g->OW, (int)g->sw, a->x_s8, wk, ntaps, b, sc, a->yz, a->out_type == 2, orow);
         }
     }
 }
@@ -576,13 +574,16 @@ static int qconv_exec(it_opctx *c, qconv_run_args *a) {
     const int64_t NN = g->OH * g->OW, HW = g->H * g->W;
     if (NN == 0 || g->N == 0 || g->M == 0) return 0;
     size_t osz = a->out_type == 0 ? 4 : 1;
-    if (w->depthwise && g->Cg == 1 && g->Mg == 1) {
+    if (w->depthwise && g->Cg == 1 && g->Mg == 1 && g->KH * g->KW <= DW_MAX_TAPS) {
+        int64_t planes = g->N * g->C, pb;
         int nth = it_threadpool_size(c->tp);
-        if (nth < 1) nth = 1;
-        a->rowbuf_ld = (int64_t)it_align_up((size_t)g->OW, 16);
-        a->rowbuf = it_scratch(c, (size_t)(a->rowbuf_ld * nth) * 4);
-        if (!a->rowbuf) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
-        int64_t planes = g->N * g->C;
+        a->dw_hp = (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
+        a->dw_wp = (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
+        if (!it_mul_ok(a->dw_hp, a->dw_wp, &pb) || pb > ((int64_t)1 << 34))
+            return it_opfail(c, INGOT_ERR_SHAPE, "depthwise plane too large");
+        a->dw_plane_bytes = (int64_t)it_align_up((size_t)pb, 64);
+        a->dw_planes = it_scratch(c, (size_t)(a->dw_plane_bytes * (nth < 1 ? 1 : nth)));
+        if (!a->dw_planes) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
         int64_t grain = 1 + 32768 / (1 + NN * w->KHW);
         it_parallel_for(c->tp, planes, grain, dw_range, a);
         return 0;
@@ -885,7 +886,7 @@ static int qmm_common(it_opctx *c, int qlinear) {
         it_qgemm(c->tp, t, M, N, K, ap, bpk, !pa_s8, &ep);
         if (both_vec)
             for (int64_t m = 0; m < M; m++)
-                t->requant(tmp + m * N, N, scales + m * N, 1, yz, out_type == 2, (uint8_t *)out + m * N);
+                t->requant(tmp + m * N, N, 0, scales + m * N, 1, yz, out_type == 2, (uint8_t *)out + m * N);
         it_next_index(nbo, bo, idx);
     }
     return 0;
@@ -897,14 +898,8 @@ static int mmint_run(it_opctx *c) { return qmm_common(c, 0); }
 /* ------------------------------------------- com.microsoft QLinearAdd */
 
 /* ONNX Runtime's formula: with rA = sA / sC, rB = sB / sC and
- * f = zC - (rA * zA + rB * zB): c = sat(round(fma(a, rA, fma(b, rB, f)))). */
-static inline int32_t qadd_one(int32_t av, int32_t bv, float ra, float rb, float f, int lo, int hi) {
-    float v = fmaf((float)av, ra, fmaf((float)bv, rb, f));
-    if (!(v >= (float)lo)) v = (float)lo;
-    if (v > (float)hi) v = (float)hi;
-    return (int32_t)nearbyintf(v);
-}
-
+ * f = zC - (rA * zA + rB * zB): c = sat(round(fma(a, rA, fma(b, rB, f)))).
+ * The tier's qadd computes it over runs of the last output dimension. */
 static int qladd_run(it_opctx *c) {
     IT_REQUIRE_IN(c, 0, A);
     IT_REQUIRE_IN(c, 3, B);
@@ -925,32 +920,29 @@ static int qladd_run(it_opctx *c) {
     if ((st = it_out_tensor(c, 0, A->dtype, nd, od, &C))) return st;
     float ra = sa / sc, rb = sb / sc;
     float f = (float)zc - (ra * (float)za + rb * (float)zb);
-    int s8 = A->dtype == IT_I8, lo = s8 ? -128 : 0, hi = s8 ? 127 : 255;
+    int s8 = A->dtype == IT_I8;
     int64_t n = it_count(C), na = it_count(A), nb = it_count(B);
     const uint8_t *a = A->data, *b = B->data;
     uint8_t *o = C->data;
-#define QV(p, i) (s8 ? (int32_t)((const int8_t *)(p))[i] : (int32_t)(p)[i])
-    if (na == n && nb == n) {
-        for (int64_t i = 0; i < n; i++) o[i] = (uint8_t)qadd_one(QV(a, i), QV(b, i), ra, rb, f, lo, hi);
-    } else if (nb == 1 && na == n) {
-        for (int64_t i = 0; i < n; i++) o[i] = (uint8_t)qadd_one(QV(a, i), QV(b, 0), ra, rb, f, lo, hi);
-    } else if (na == 1 && nb == n) {
-        for (int64_t i = 0; i < n; i++) o[i] = (uint8_t)qadd_one(QV(a, 0), QV(b, i), ra, rb, f, lo, hi);
-    } else {
-        int64_t sta[IT_MAX_DIMS], stb[IT_MAX_DIMS], idx[IT_MAX_DIMS] = {0};
-        it_broadcast_strides(A->ndim, A->dims, nd, od, sta);
-        it_broadcast_strides(B->ndim, B->dims, nd, od, stb);
-        for (int64_t i = 0; i < n; i++) {
-            int64_t ia = 0, ib = 0;
-            for (int d = 0; d < nd; d++) {
-                ia += idx[d] * sta[d];
-                ib += idx[d] * stb[d];
-            }
-            o[i] = (uint8_t)qadd_one(QV(a, ia), QV(b, ib), ra, rb, f, lo, hi);
-            it_next_index(nd, od, idx);
-        }
+    const it_qgemm_tier *t = it_qgemm_best();
+    if (n == 0) return 0;
+    if ((na == n || na == 1) && (nb == n || nb == 1)) {
+        t->qadd(a, b, n, na == 1 && n > 1, nb == 1 && n > 1, ra, rb, f, s8, o);
+        return 0;
     }
-#undef QV
+    int64_t sta[IT_MAX_DIMS], stb[IT_MAX_DIMS], idx[IT_MAX_DIMS] = {0};
+    it_broadcast_strides(A->ndim, A->dims, nd, od, sta);
+    it_broadcast_strides(B->ndim, B->dims, nd, od, stb);
+    int64_t L = od[nd - 1], rows = n / L;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t ia = 0, ib = 0;
+        for (int d = 0; d < nd - 1; d++) {
+            ia += idx[d] * sta[d];
+            ib += idx[d] * stb[d];
+        }
+        t->qadd(a + ia, b + ib, L, sta[nd - 1] == 0 && L > 1, stb[nd - 1] == 0 && L > 1, ra, rb, f, s8, o + r * L);
+        it_next_index(nd - 1, od, idx);
+    }
     return 0;
 }
 
@@ -993,7 +985,7 @@ static int qlgap_run(it_opctx *c) {
             }
             acc[n * C + ch] = s;
         }
-    it_qgemm_best()->requant(acc, N * C, &scale, 0, yz, s8, Y->data);
+    it_qgemm_best()->requant(acc, N * C, 0, &scale, 0, yz, s8, Y->data);
     return 0;
 }
 

@@ -3,7 +3,8 @@
  * AVX-512 VNNI) against a naive int64 product on odd shapes and tails: both
  * operand signedness layouts, flips while packing, per-row / per-column zero
  * points, bias, int32 output and requantization (per-row and per-column
- * scales, u8 and s8, strided output). Exit status non-zero on any mismatch.
+ * scales, u8 and s8, strided output), plus the requantization and
+ * depthwise-row kernels. Exit status non-zero on any mismatch.
  */
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +27,8 @@ static int check_case(const it_qgemm_tier *t, it_threadpool *tp, int64_t M, int6
     int32_t *za = malloc(sizeof(int32_t) * (size_t)M), *zb = malloc(sizeof(int32_t) * (size_t)N);
     int32_t *bias = malloc(sizeof(int32_t) * (size_t)M);
     for (int64_t i = 0; i < M; i++) za[i] = (mode & 1) ? (int32_t)(rnd() % 256) - (a_s8 ? 128 : 0) : 0;
-    for (int64_t i = 0; i < N; i++) zb[i] = (int32_t)(rnd() % 256) - (b_s8 ? 128 : 0);
+    /* without zero points (mode & 1 == 0) the tiers' fused requantization runs */
+    for (int64_t i = 0; i < N; i++) zb[i] = (mode & 1) ? (int32_t)(rnd() % 256) - (b_s8 ? 128 : 0) : 0;
     for (int64_t i = 0; i < M; i++) bias[i] = (int32_t)(rnd() % 20001) - 10000;
     /* exact reference */
     int64_t *ref = calloc((size_t)(M * N), sizeof(int64_t));
@@ -58,7 +60,7 @@ static int check_case(const it_qgemm_tier *t, it_threadpool *tp, int64_t M, int6
     ep.row_add = radd;
     ep.row_z = rz;
     ep.col_s = csp;
-    ep.col_z = zb;
+    ep.col_z = (mode & 1) ? zb : NULL;
     ep.row_s = rs;
     int bad = 0;
     if (mode & 2) { /* requantized, strided (transposed) when mode & 4 */
@@ -128,10 +130,78 @@ static int check_requant(const it_qgemm_tier *t) {
     for (int s8 = 0; s8 < 2; s8++)
         for (int vec = 0; vec < 2; vec++)
             for (int n = 0; n <= 77; n += 11) {
-                it_qrequant_ref(acc, n, sc, vec, 7, s8, a);
-                t->requant(acc, n, sc, vec, 7, s8, b);
+                it_qrequant_ref(acc, n, -1234, sc, vec, 7, s8, a);
+                t->requant(acc, n, -1234, sc, vec, 7, s8, b);
                 if (memcmp(a, b, (size_t)n)) {
                     printf("  %s requant mismatch (s8=%d vec=%d n=%d)\n", t->name, s8, vec, n);
+                    return 1;
+                }
+            }
+    return 0;
+}
+
+static int check_dw(const it_qgemm_tier *t) {
+    uint8_t buf[9][420];
+    const uint8_t *src[9];
+    int32_t w[9], a[200], b[200];
+    uint8_t qa[200], qb[200];
+    float sc = 0.0123f;
+    for (int k = 0; k < 9; k++) {
+        for (int i = 0; i < 420; i++) buf[k][i] = (uint8_t)rnd();
+        w[k] = (int32_t)(rnd() % 255) - 127;
+        src[k] = buf[k];
+    }
+    for (int stride = 1; stride <= 3; stride++)
+        for (int xs8 = 0; xs8 < 2; xs8++)
+            for (int taps = 1; taps <= 9; taps += 4)
+                for (int n = 0; n <= 200; n += 13) {
+                    it_qdw_row_ref(src, n, stride, xs8, w, taps, 77, NULL, 0, 0, a);
+                    t->dw_row(src, n, stride, xs8, w, taps, 77, NULL, 0, 0, b);
+                    it_qdw_row_ref(src, n, stride, xs8, w, taps, -500, &sc, 3, xs8, qa);
+                    t->dw_row(src, n, stride, xs8, w, taps, -500, &sc, 3, xs8, qb);
+                    if (memcmp(a, b, sizeof(int32_t) * (size_t)n) || memcmp(qa, qb, (size_t)n)) {
+                        printf("  %s dw_row mismatch (stride=%d s8=%d taps=%d n=%d)\n", t->name, stride, xs8, taps, n);
+                        return 1;
+                    }
+                }
+    return 0;
+}
+
+/* the tier's fast B packing (no sums) must equal the generic packing */
+static int check_pack_b(const it_qgemm_tier *t) {
+    if (!t->pack_b) return 0;
+    static const int64_t sh[][2] = {{1, 1}, {5, 3}, {7, 33}, {64, 100}, {3, 16}, {4, 32}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        for (int flip = 0; flip < 2; flip++)
+            for (int sg = 0; sg < 2; sg++) {
+                int64_t K = sh[s][0], N = sh[s][1], nb = it_qpack_bytes(t, 1, N, K);
+                uint8_t *B = malloc((size_t)(K * N)), *p1 = malloc((size_t)nb), *p2 = malloc((size_t)nb);
+                int32_t *cs = malloc(sizeof(int32_t) * (size_t)N);
+                for (int64_t i = 0; i < K * N; i++) B[i] = (uint8_t)rnd();
+                memset(p2, 0x5a, (size_t)nb);
+                it_qpack(NULL, t, 1, N, K, B, 1, N, flip, sg, p1, cs);
+                it_qpack(NULL, t, 1, N, K, B, 1, N, flip, sg, p2, NULL);
+                int bad = memcmp(p1, p2, (size_t)nb) != 0;
+                free(B); free(p1); free(p2); free(cs);
+                if (bad) {
+                    printf("  %s pack_b mismatch K=%lld N=%lld flip=%d signed=%d\n", t->name, (long long)K,
+                           (long long)N, flip, sg);
+                    return 1;
+                }
+            }
+    return 0;
+}
+
+static int check_qadd(const it_qgemm_tier *t) {
+    uint8_t a[70], b[70], o1[70], o2[70];
+    for (int i = 0; i < 70; i++) a[i] = (uint8_t)rnd(), b[i] = (uint8_t)rnd();
+    for (int s8 = 0; s8 < 2; s8++)
+        for (int bc = 0; bc < 3; bc++)
+            for (int n = 0; n <= 70; n += 7) {
+                it_qadd_ref(a, b, n, bc == 1, bc == 2, 0.37f, 1.9f, -3.25f, s8, o1);
+                t->qadd(a, b, n, bc == 1, bc == 2, 0.37f, 1.9f, -3.25f, s8, o2);
+                if (memcmp(o1, o2, (size_t)n)) {
+                    printf("  %s qadd mismatch (s8=%d bc=%d n=%d)\n", t->name, s8, bc, n);
                     return 1;
                 }
             }
@@ -148,9 +218,12 @@ int main(void) {
         if (!t) continue;
         tiers++;
         fails += check_requant(t);
+        fails += check_dw(t);
+        fails += check_pack_b(t);
+        fails += check_qadd(t);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int types = 0; types < 4; types++)
-                for (int mode = 0; mode < 32; mode += (mode & 2) ? 1 : 1) {
+                for (int mode = 0; mode < 32; mode++) {
                     if (!(mode & 2) && (mode & ~1)) continue;
                     fails += check_case(t, (s & 1) ? tp : NULL, shapes[s][0], shapes[s][1], shapes[s][2], types & 1,
                                         (types >> 1) & 1, mode);

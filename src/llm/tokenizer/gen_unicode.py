@@ -46,8 +46,8 @@ for cp in range(0x110000):
         ranges.append(prev)
 ranges = [r for r in ranges if r[2] != 0]
 out.write("static const struct tok_uc_range { uint32_t lo, hi; uint8_t flags; } tok_uc_ranges[%d] = {\n" % len(ranges))
-for i in range(0, len(ranges), 4):
-    out.write("    " + " ".join("{0x%X, 0x%X, %d}," % tuple(r) for r in ranges[i:i + 4]) + "\n")
+for i in range(0, len(ranges), 6):
+    out.write("    " + " ".join("{0x%X, 0x%X, %d}," % tuple(r) for r in ranges[i:i + 6]) + "\n")
 out.write("};\n\n")
 
 lower = []
@@ -60,8 +60,8 @@ for cp in range(0x110000):
         assert len(cps) <= 2
         lower.append((cp, cps[0], cps[1] if len(cps) > 1 else 0))
 out.write("static const struct tok_uc_lower { uint32_t cp, l0, l1; } tok_uc_lowers[%d] = {\n" % len(lower))
-for i in range(0, len(lower), 4):
-    out.write("    " + " ".join("{0x%X, 0x%X, 0x%X}," % r for r in lower[i:i + 4]) + "\n")
+for i in range(0, len(lower), 6):
+    out.write("    " + " ".join("{0x%X, 0x%X, 0x%X}," % r for r in lower[i:i + 6]) + "\n")
 out.write("};\n\n")
 
 decomp = []
@@ -76,10 +76,10 @@ for cp in range(0x110000):
         decomp.append((cp, len(pool), len(cps)))
         pool.extend(cps)
 out.write("static const uint32_t tok_uc_decomp_pool[%d] = {\n" % len(pool))
-for i in range(0, len(pool), 10):
-    out.write("    " + " ".join("0x%X," % x for x in pool[i:i + 10]) + "\n")
+for i in range(0, len(pool), 14):
+    out.write("    " + " ".join("0x%X," % x for x in pool[i:i + 14]) + "\n")
 out.write("};\n\n")
 out.write("static const struct tok_uc_decomp { uint32_t cp; uint16_t off; uint8_t len; } tok_uc_decomps[%d] = {\n" % len(decomp))
-for i in range(0, len(decomp), 4):
-    out.write("    " + " ".join("{0x%X, %d, %d}," % r for r in decomp[i:i + 4]) + "\n")
+for i in range(0, len(decomp), 6):
+    out.write("    " + " ".join("{0x%X, %d, %d}," % r for r in decomp[i:i + 6]) + "\n")
 out.write("};\n")

@@ -151,7 +151,7 @@ static size_t tok_render(const it_tokenizer *t, int32_t id, char *dst) {
 
 static const char *const tok_eog_texts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "<|eom_id|>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "<EOT>", "_<EOT>", "<|eom_id|>", "<\xef\xbd\234end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
     "<end_of_utterance>", "<|return|>", "<|call|>"};
 
 typedef struct {

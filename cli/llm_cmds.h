@@ -1,0 +1,11 @@
+/*
+ * llm_cmds.h: the `ingot convert` and `ingot quantize` subcommands (cli/convert.c).
+ */
+#ifndef INGOT_CLI_LLM_CMDS_H
+#define INGOT_CLI_LLM_CMDS_H
+
+/* argv[0] is the subcommand name. Return the process exit status. */
+int cmd_convert(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+
+#endif
