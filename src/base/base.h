@@ -74,6 +74,11 @@ void it_threadpool_free(it_threadpool *tp);
 int it_threadpool_size(const it_threadpool *tp);
 void it_parallel_for(it_threadpool *tp, int64_t n, int64_t grain, it_range_fn fn, void *arg);
 int it_cpu_count(void);
+/* Grow-only scratch buffer `slot` (0..3) owned by the pool, for kernels that need
+ * workspace on every call (GEMM packing): no malloc or page faults in steady
+ * state. Valid until the next call with the same slot; only the thread that
+ * drives the pool may use it. Returns NULL when tp is NULL or on failure. */
+void *it_threadpool_scratch(it_threadpool *tp, int slot, size_t bytes);
 
 /* ---- CPU features ---- */
 enum {

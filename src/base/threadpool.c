@@ -28,6 +28,8 @@ struct it_threadpool {
     int64_t total, chunk;
     atomic_llong next;     /* next unclaimed item */
     atomic_int active;     /* workers still inside the job */
+    void *scratch[4];      /* it_threadpool_scratch buffers */
+    size_t scratch_size[4];
 };
 
 typedef struct {
@@ -125,6 +127,7 @@ void it_threadpool_free(it_threadpool *tp) {
         for (int i = 1; i < tp->n; i++)
             if (tp->threads[i - 1]) pthread_join(tp->threads[i - 1], NULL);
     free(tp->threads);
+    for (int i = 0; i < 4; i++) it_free(tp->scratch[i]);
     pthread_mutex_destroy(&tp->mu);
     pthread_cond_destroy(&tp->cv);
     free(tp);
@@ -154,4 +157,15 @@ void it_parallel_for(it_threadpool *tp, int64_t n, int64_t grain, it_range_fn fn
     pthread_mutex_unlock(&tp->mu);
     run_chunks(tp, 0);
     while (atomic_load_explicit(&tp->active, memory_order_acquire) > 0) sched_yield();
+}
+
+void *it_threadpool_scratch(it_threadpool *tp, int slot, size_t bytes) {
+    if (!tp || slot < 0 || slot >= 4) return NULL;
+    if (tp->scratch_size[slot] < bytes) {
+        it_free(tp->scratch[slot]);
+        size_t sz = bytes + bytes / 4;
+        tp->scratch[slot] = it_malloc(sz);
+        tp->scratch_size[slot] = tp->scratch[slot] ? sz : 0;
+    }
+    return tp->scratch[slot];
 }

@@ -17,7 +17,7 @@
 
 #define KC 256        /* depth of a packed block */
 #define MC_PANELS 16  /* mr-panels per M tile (A tile ~ 16*mr x KC floats, L2 resident) */
-#define NCB 1536      /* columns of a packed B block */
+#define NCB 512      /* columns of a packed B block */
 
 struct it_packed {
     int which;        /* 0: A [M,K] in mr-panels, 1: B [K,N] in nr-panels */
@@ -293,6 +293,16 @@ static void scale_c(float *C, int64_t ldc, int64_t M, int64_t N, float beta) {
     }
 }
 
+/* workspace: the pool's grow-only scratch when there is a pool, else malloc (own) */
+static void *ws_get(it_threadpool *tp, int slot, size_t bytes, void **own) {
+    void *p = it_threadpool_scratch(tp, slot, bytes);
+    if (!p) p = *own = it_malloc(bytes);
+    return p;
+}
+static void ws_put(void **own) {
+    for (int i = 0; i < 4; i++) it_free(own[i]);
+}
+
 static void drive(drv *d, it_threadpool *tp) {
     static const it_epilogue none = {1.f, 0.f, NULL, NULL, {0, 0, 0}};
     if (!d->ep) d->ep = &none;
@@ -310,7 +320,7 @@ static void drive(drv *d, it_threadpool *tp) {
     }
     float alpha = ep->alpha, beta = ep->beta;
     int nthr = it_threadpool_size(tp);
-    if (N == 1 && !d->Ap && !d->ta && !d->Bp && !d->cb && kt->sdot) {
+    if (N == 1 && d->A && !d->ta && !d->Bp && !d->cb && kt->sdot) { /* GEMV: raw rows beat packed panels */
         float *x = NULL;
         const float *xv = d->B;
         if (!d->tb && d->ldb != 1) {
@@ -356,11 +366,12 @@ static void drive(drv *d, it_threadpool *tp) {
 
     int64_t mc_rows = (int64_t)MC_PANELS * mr;
     d->m_tiles = (M + mc_rows - 1) / mc_rows;
+    void *own[4] = {NULL, NULL, NULL, NULL}; /* buffers malloc'd because there is no pool */
     /* raw A: pack it once for the whole product rather than once per task and N block */
     it_packed tmpA;
     float *tmpA_data = NULL;
     if (!d->Ap && rup(M, mr) * K <= ((int64_t)1 << 24) && (N > NCB || d->m_tiles > 1 || nthr > 1)) {
-        tmpA_data = it_malloc(sizeof(float) * (size_t)(rup(M, mr) * K));
+        tmpA_data = ws_get(tp, 0, sizeof(float) * (size_t)(rup(M, mr) * K), &own[0]);
         if (tmpA_data) {
             apack_job aj = {d, tmpA_data, (M + mr - 1) / mr};
             it_parallel_for(tp, aj.panels * ((K + KC - 1) / KC), 8, apack_task, &aj);
@@ -369,15 +380,15 @@ static void drive(drv *d, it_threadpool *tp) {
             d->alpha_a = 1.f;
         }
     }
-    d->wa = d->Ap ? NULL : it_malloc(sizeof(float) * (size_t)(nthr * mc_rows * KC));
+    d->wa = d->Ap ? NULL : ws_get(tp, 1, sizeof(float) * (size_t)(nthr * mc_rows * KC), &own[1]);
     int64_t ncb = min64(N, NCB);
     d->fused_b = !d->Bp && d->m_tiles == 1;
-    d->wb = (d->Bp || d->fused_b) ? NULL : it_malloc(sizeof(float) * (size_t)(rup(ncb, nr) * KC));
+    d->wb = (d->Bp || d->fused_b) ? NULL : ws_get(tp, 2, sizeof(float) * (size_t)(rup(ncb, nr) * KC), &own[2]);
     d->wbt_stride = (ncb + nr - 1) / nr * KC * nr; /* the most panels one task packs */
-    d->wbt = d->fused_b ? it_malloc(sizeof(float) * (size_t)(nthr * d->wbt_stride)) : NULL;
+    d->wbt = d->fused_b ? ws_get(tp, 3, sizeof(float) * (size_t)(nthr * d->wbt_stride), &own[3]) : NULL;
     if ((!d->Ap && !d->wa) || (!d->Bp && !d->fused_b && !d->wb) || (d->fused_b && !d->wbt)) {
         /* out of memory: a plain loop (slow but correct); callback B is unavailable here */
-        it_free(d->wa); it_free(d->wb); it_free(d->wbt); it_free(tmpA_data);
+        ws_put(own);
         if (!d->B || d->Ap || d->Bp) { scale_c(d->C, d->ldc, M, N, 0.f); return; }
         for (int64_t i = 0; i < M; i++)
             for (int64_t n = 0; n < N; n++) {
@@ -412,10 +423,7 @@ static void drive(drv *d, it_threadpool *tp) {
             it_parallel_for(tp, d->m_tiles * d->n_sub, 1, tile_task, d);
         }
     }
-    it_free(d->wa);
-    it_free(d->wb);
-    it_free(d->wbt);
-    it_free(tmpA_data);
+    ws_put(own);
 }
 
 void it_sgemm_ex_for(const it_kernel_table *kt, it_threadpool *tp, int64_t M, int64_t N, int64_t K,

@@ -595,8 +595,8 @@ static int qconv_exec(it_opctx *c, qconv_run_args *a) {
     int flip_b = a->x_s8 == w->w_s8;
     int pb_s8 = !w->w_s8;
     int32_t xzp = flip_b ? (a->x_s8 ? a->xz + 128 : a->xz - 128) : a->xz;
-    int64_t bbytes = it_qpack_bytes(t, 1, NN, K);
-    if (bbytes < 0) return it_opfail(c, INGOT_ERR_SHAPE, "convolution too large");
+    int64_t bbytes = it_qpack_bytes(t, 1, NN, K), colbytes;
+    if (bbytes < 0 || !it_mul_ok(K, NN, &colbytes)) return it_opfail(c, INGOT_ERR_SHAPE, "convolution too large");
     uint8_t *bp = it_scratch(c, (size_t)bbytes);
     int32_t *colsum = w->any_wz ? it_scratch(c, (size_t)NN * 4) : NULL;
     int32_t *radd = it_scratch(c, (size_t)g->M * 4);

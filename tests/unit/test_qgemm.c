@@ -141,13 +141,13 @@ static int check_requant(const it_qgemm_tier *t) {
 }
 
 static int check_dw(const it_qgemm_tier *t) {
-    uint8_t buf[9][420];
+    uint8_t buf[9][620]; /* n * stride for n <= 200, stride <= 3 */
     const uint8_t *src[9];
     int32_t w[9], a[200], b[200];
     uint8_t qa[200], qb[200];
     float sc = 0.0123f;
     for (int k = 0; k < 9; k++) {
-        for (int i = 0; i < 420; i++) buf[k][i] = (uint8_t)rnd();
+        for (int i = 0; i < 620; i++) buf[k][i] = (uint8_t)rnd();
         w[k] = (int32_t)(rnd() % 255) - 127;
         src[k] = buf[k];
     }
