@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "llm_cmds.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -19,6 +20,10 @@ static void usage(FILE *f) {
             "                                   run once; print outputs (and write them as .npy)\n"
             "  bench MODEL [-t THREADS] [--iters N] [--warmup N] [--input NAME=X.npy...] [--json]\n"
             "                                   latency: median/p90/min over N runs\n"
+            "  convert --from llama2c MODEL.bin --tokenizer TOK.bin -o OUT.gguf\n"
+            "                                   write a llama.cpp-compatible GGUF\n"
+            "  quantize IN.gguf OUT.gguf TYPE [-t THREADS]\n"
+            "                                   F16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K ...\n"
             "\n"
             "MODEL is given as -m MODEL or as the first positional argument.\n"
             "Environment: INGOT_ISA=scalar|avx2|avx512 caps the kernel tier; INGOT_LOG=debug|info|warn.\n",
@@ -38,6 +43,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     fprintf(stderr, "ingot: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

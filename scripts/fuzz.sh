@@ -1,23 +1,34 @@
 #!/bin/sh
 # fuzz.sh SECONDS: builds the libFuzzer targets (clang, ASan+UBSan) and fuzzes the
-# ONNX loader for SECONDS (default 60), seeded with small models from the shared
-# conformance suite. Fails on any finding. Work files go to a temporary folder.
+# ONNX loader and the GGUF reader, SECONDS each (default 60), seeded with small
+# files from the shared data. Fails on any finding. Work files go to a temporary
+# folder.
 set -eu
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 SECS=${1:-60}
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DINGOT_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_onnx
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_onnx fuzz_gguf
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-mkdir -p "$WORK/corpus"
+mkdir -p "$WORK/onnx" "$WORK/gguf"
 i=0
-for d in ../shared/conformance/onnx/node/test_add_bcast ../shared/conformance/onnx/node/test_conv_with_strides_padding \
-         ../shared/conformance/onnx/node/test_if ../shared/conformance/onnx/node/test_loop11 \
-         ../shared/conformance/onnx/node/test_reshape_reduced_dims ../shared/conformance/onnx/node/test_gemm_default_single_elem_vector_bias \
-         ../shared/conformance/onnx/node/test_constant ../shared/conformance/onnx/node/test_sequence_insert_at_back; do
-    [ -f "$d/model.onnx" ] && cp "$d/model.onnx" "$WORK/corpus/seed$i.onnx" && i=$((i + 1))
+for d in test_add_bcast test_conv_with_strides_padding test_if test_loop11 test_reshape_reduced_dims \
+         test_gemm_default_single_elem_vector_bias test_constant test_sequence_insert_at_back test_lstm_defaults; do
+    f=../shared/conformance/onnx/node/$d/model.onnx
+    [ -f "$f" ] && cp "$f" "$WORK/onnx/seed$i.onnx" && i=$((i + 1))
 done
-cd "$WORK"
-ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-    "$OLDPWD/build-fuzz/tests/fuzz_onnx" -max_total_time="$SECS" -max_len=65536 -rss_limit_mb=2048 \
-    -timeout=10 -print_final_stats=1 corpus 2>&1 | tail -15
+# small vocab-only GGUFs (the fuzzer truncates long inputs to -max_len)
+for f in ../shared/conformance/tokenizer/ggml-vocab-bert-bge.gguf ../shared/conformance/tokenizer/ggml-vocab-phi-3.gguf; do
+    [ -f "$f" ] && head -c 65536 "$f" > "$WORK/gguf/$(basename "$f")"
+done
+status=0
+for t in onnx gguf; do
+    echo "-- fuzz_$t for ${SECS}s"
+    (cd "$WORK" && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+        "$ROOT/build-fuzz/tests/fuzz_$t" -max_total_time="$SECS" -max_len=65536 -rss_limit_mb=2048 \
+        -timeout=10 -print_final_stats=1 "$t" > "$WORK/$t.log" 2>&1) || status=1
+    grep -E "stat::number_of_executed_runs|ERROR|SUMMARY|crash-|leak-|timeout-" "$WORK/$t.log" | head -20
+done
+[ "$status" = 0 ] && echo "fuzz: no findings"
+exit $status
