@@ -13,6 +13,7 @@
  * float types go through float32 copies.
  */
 #include "ops.h"
+#include <stdio.h>
 
 #define MAXSP 3 /* spatial dims handled */
 
@@ -306,6 +307,7 @@ static int conv_run(it_opctx *c) {
     float *y = X->dtype == IT_F32 ? Y->data : it_scratch(c, sizeof(float) * (size_t)it_count(Y));
     if (!x || !w || (Bt && !bias) || !y) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
     int64_t Mg = M / groups, Kg = Cg * ksz;
+    if (getenv("CONVDBG")) fprintf(stderr, "CONV M=%lld C=%lld g=%lld k=%lldx%lld s=%lld in=%lldx%lld out=%lldx%lld\n", (long long)M,(long long)C,(long long)groups,(long long)g.k[0],(long long)g.k[nd-1],(long long)g.s[0],(long long)g.in[0],(long long)g.in[nd-1],(long long)g.out[0],(long long)g.out[nd-1]);
     if (Cg == 1 && Mg == 1 && nd <= 2 && (nd == 1 || g.k[0] <= 64)) {
         if ((st = conv_depthwise(c, &g, x, w, bias, y, N, C))) return st;
     } else {
