@@ -14,7 +14,7 @@ void it_dwconv_row_ref(float *out, int64_t ow, const float *const *rows, const f
                        int dw, float bias);
 
 static const it_kernel_table ref_table = {IT_ISA_SCALAR, 4, 8, it_sgemm_micro_ref, it_sdot_ref, NULL,
-                                          it_dwconv_row_ref};
+                                          it_dwconv_row_ref, NULL, NULL};
 
 #ifdef INGOT_HAVE_X86
 const it_kernel_table *it_kernels_avx2(void);

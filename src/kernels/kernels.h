@@ -89,6 +89,13 @@ typedef struct it_kernel_table {
     /* elementwise helpers (may be NULL) */
     void (*vexp)(float *y, const float *x, int64_t n);
     it_dwconv_row_fn dwconv_row;
+    /* Winograd F(4x4,3x3) tile transforms (NULL: the portable ones in winograd.c).
+     * wino_in: n <= 16 input tiles, tile t's 6x6 window at src[r*ld + 4*t + c] (readable
+     * for 96 floats past the last tile); frequency xi of tile t goes to dst[xi*xs + t].
+     * wino_out: n <= 16 tiles, frequency xi of tile t at src[xi*xs + t]; output row r of
+     * tile t (4 values, plus bias) goes to dst[r*64 + 4*t .. +3]. */
+    void (*wino_in)(const float *src, int64_t ld, int n, float *dst, int64_t xs);
+    void (*wino_out)(const float *src, int64_t xs, int n, float *dst, float bias);
 } it_kernel_table;
 const it_kernel_table *it_kernels(void);
 /* Tables per tier, for tests comparing tiers; NULL when not built or not supported. */
@@ -101,5 +108,23 @@ void it_sgemm_ex_for(const it_kernel_table *kt, it_threadpool *tp, int64_t M, in
                      float *C, int64_t ldc, const it_epilogue *ep);
 it_packed *it_sgemm_pack_for(const it_kernel_table *kt, int which, int trans, int64_t rows, int64_t cols,
                              const float *p, int64_t ld);
+
+
+/* Winograd F(4x4, 3x3): 3x3 convolution, stride 1, dilation 1, one group.
+ * it_wino_pack transforms weights w[M][C][3][3] once (for the tier it_kernels()
+ * picks; _for: a given tier). it_wino_conv computes y[M][OH][OW] = act(conv(x) +
+ * bias) from x[C][H][W] with top/left pads pt/pl (bottom/right padding implied by
+ * OH/OW); returns 0, or -1 (weights from another tier, out of memory: caller falls
+ * back). it_wino_useful: whether it beats direct convolution for these sizes. */
+typedef struct it_wino_weights it_wino_weights;
+it_wino_weights *it_wino_pack(const float *w, int64_t M, int64_t C);
+it_wino_weights *it_wino_pack_for(const it_kernel_table *kt, const float *w, int64_t M, int64_t C);
+void it_wino_free(it_wino_weights *p);
+int it_wino_useful(const it_kernel_table *kt, int64_t M, int64_t C, int64_t OH, int64_t OW);
+int it_wino_conv(it_threadpool *tp, const it_wino_weights *wp, const float *x, int64_t H, int64_t W, int64_t pt,
+                 int64_t pl, float *y, int64_t OH, int64_t OW, const float *bias, const it_act *act);
+int it_wino_conv_for(const it_kernel_table *kt, it_threadpool *tp, const it_wino_weights *wp, const float *x,
+                     int64_t H, int64_t W, int64_t pt, int64_t pl, float *y, int64_t OH, int64_t OW,
+                     const float *bias, const it_act *act);
 
 #endif

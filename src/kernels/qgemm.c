@@ -78,8 +78,36 @@ void it_qadd_ref(const uint8_t *a, const uint8_t *b, int64_t n, int a_bc, int b_
     }
 }
 
+void it_qdw_plane_ref(const uint8_t *const *rows, int kh, int kw, int64_t n, int stride, int x_s8, const int8_t *w,
+                      int32_t bias, float scale, int32_t zp, int out_s8, uint8_t *out) {
+    for (int64_t j = 0; j < n; j++) {
+        int32_t acc = bias;
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++) {
+                uint8_t v = rows[ky][j * stride + kx];
+                acc += w[ky * kw + kx] * (x_s8 ? (int32_t)(int8_t)v : (int32_t)v);
+            }
+        it_qrequant_ref(&acc, 1, 0, &scale, 0, zp, out_s8, out + j);
+    }
+}
+
+void it_qquant_ref(const float *x, int64_t n, float scale, int32_t zp, int s8, uint8_t *out) {
+    float lo = (float)((s8 ? -128 : 0) - zp), hi = (float)((s8 ? 127 : 255) - zp);
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] / scale;
+        if (!(v >= lo)) v = lo;
+        if (v > hi) v = hi;
+        out[i] = (uint8_t)((int32_t)nearbyintf(v) + zp);
+    }
+}
+
+void it_qcopy2d_ref(uint8_t *dst, int64_t dp, const uint8_t *src, int64_t sp, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) memcpy(dst + r * dp, src + r * sp, (size_t)cols);
+}
+
 static const it_qgemm_tier ref_tier = {IT_ISA_SCALAR, "scalar", REF_MR, REF_NR, REF_KG, 1,
-                                       micro_ref, it_qrequant_ref, it_qdw_row_ref, NULL, NULL, it_qadd_ref};
+                                       micro_ref, it_qrequant_ref, it_qdw_row_ref, NULL, NULL, it_qadd_ref,
+                                       it_qdw_plane_ref, it_qquant_ref, it_qcopy2d_ref};
 
 const it_qgemm_tier *it_qgemm_tier_for(int isa) {
     if (isa == IT_ISA_SCALAR) return &ref_tier;

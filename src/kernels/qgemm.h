@@ -53,7 +53,23 @@ typedef struct it_qgemm_tier {
      * a_bc / b_bc: that operand is one broadcast value. */
     void (*qadd)(const uint8_t *a, const uint8_t *b, int64_t n, int a_bc, int b_bc, float ra, float rb, float f,
                  int s8, uint8_t *out);
+    /* Optional. Depthwise convolution over flattened rows (kh rows of kw <= 4
+     * taps, stride 1 or 2, s8 weights w[ky * kw + kx]):
+     *   out[j] = requant(bias + sum_{ky, kx} w[ky*kw + kx] * x(rows[ky][stride*j + kx])), j < n,
+     * x read as u8 (s8 when x_s8), requant with scale, zp, u8 or s8 output.
+     * Loads may reach IT_QDW_SLACK bytes past rows[ky] + stride*n + kw (they
+     * must be readable; their values do not matter). */
+    void (*dw_plane)(const uint8_t *const *rows, int kh, int kw, int64_t n, int stride, int x_s8, const int8_t *w,
+                     int32_t bias, float scale, int32_t zp, int out_s8, uint8_t *out);
+    /* Optional. QuantizeLinear f32 -> u8 (s8 when s8):
+     * out[i] = sat(round_half_even(x[i] / scale) + zp), NaN to the low bound. */
+    void (*quant)(const float *x, int64_t n, float scale, int32_t zp, int s8, uint8_t *out);
+    /* 2-D byte copy: rows x cols bytes from src (pitch sp) to dst (pitch dp);
+     * for the many short rows of depthwise planes. */
+    void (*copy2d)(uint8_t *dst, int64_t dp, const uint8_t *src, int64_t sp, int64_t rows, int64_t cols);
 } it_qgemm_tier;
+
+#define IT_QDW_SLACK 256
 
 /* Tier for an ISA (IT_ISA_*), NULL when not built or not supported by this CPU. */
 const it_qgemm_tier *it_qgemm_tier_for(int isa);
@@ -99,6 +115,10 @@ void it_qrequant_ref(const int32_t *acc, int64_t n, int32_t add, const float *sc
                      int out_s8, void *out);
 void it_qadd_ref(const uint8_t *a, const uint8_t *b, int64_t n, int a_bc, int b_bc, float ra, float rb, float f, int s8,
                  uint8_t *out);
+void it_qdw_plane_ref(const uint8_t *const *rows, int kh, int kw, int64_t n, int stride, int x_s8, const int8_t *w,
+                      int32_t bias, float scale, int32_t zp, int out_s8, uint8_t *out);
+void it_qquant_ref(const float *x, int64_t n, float scale, int32_t zp, int s8, uint8_t *out);
+void it_qcopy2d_ref(uint8_t *dst, int64_t dp, const uint8_t *src, int64_t sp, int64_t rows, int64_t cols);
 void it_qdw_row_ref(const uint8_t *const *src, int64_t n, int stride, int x_s8, const int32_t *w, int ntaps,
                     int32_t bias, const float *scale, int32_t zp, int out_s8, void *out);
 

@@ -13,7 +13,6 @@
  * float types go through float32 copies.
  */
 #include "ops.h"
-#include <stdio.h>
 
 #define MAXSP 3 /* spatial dims handled */
 
@@ -102,7 +101,8 @@ static int float_type(int dt) { return dt == IT_F32 || dt == IT_F64 || dt == IT_
 typedef struct conv_state {
     const void *src; /* the weight data packed (a fed input with other data skips the state) */
     int64_t groups, Mg, Kg;
-    it_packed **pk; /* one packed [Mg, Kg] weight per group */
+    it_packed **pk; /* one packed [Mg, Kg] weight per group (NULL entries: raw weights) */
+    it_wino_weights *wino; /* 3x3 stride-1 one-group convs: Winograd-transformed weights */
 } conv_state;
 
 static void conv_free(void *p) {
@@ -110,6 +110,7 @@ static void conv_free(void *p) {
     if (!s) return;
     for (int64_t g = 0; g < s->groups && s->pk; g++) it_packed_free(s->pk[g]);
     free(s->pk);
+    it_wino_free(s->wino);
     free(s);
 }
 
@@ -120,6 +121,28 @@ static const it_tensor *const_weight(const it_graph *g, const it_node *n, int i)
     if (t || i >= n->n_in || n->in[i] < 0) return t;
     const it_valdef *d = &g->values[n->in[i]];
     return d->is_const ? &d->cval : NULL;
+}
+
+/* Does the filter fit Winograd F(4x4,3x3)? 2-D 3x3, stride 1, dilation 1, one group. */
+static int wino_shape(const it_node *n, const it_tensor *w, int64_t groups) {
+    if (w->ndim != 4 || w->dims[2] != 3 || w->dims[3] != 3 || groups != 1) return 0;
+    const int64_t *v;
+    int cnt = it_attr_ints(n, "strides", &v);
+    for (int i = 0; i < cnt; i++) if (v[i] != 1) return 0;
+    cnt = it_attr_ints(n, "dilations", &v);
+    for (int i = 0; i < cnt; i++) if (v[i] != 1) return 0;
+    return w->dims[0] >= 8 && w->dims[1] >= 8;
+}
+
+/* output size of a 3x3 stride-1 conv node from declared input sizes (prepare time) */
+static int conv_out_hw(const it_node *n, int64_t H, int64_t W, geo *g) {
+    it_opctx c;
+    it_err e;
+    memset(&c, 0, sizeof c);
+    c.node = n;
+    c.err = &e;
+    int64_t in[2] = {H, W}, k[2] = {3, 3};
+    return geo_attrs(&c, g, 2, in, k) == 0 && geo_out(&c, g, 0) == 0;
 }
 
 static int conv_prepare(it_node *n, const it_graph *gr, it_err *e) {
@@ -138,7 +161,24 @@ static int conv_prepare(it_node *n, const it_graph *gr, it_err *e) {
     s->groups = groups; s->Mg = Mg; s->Kg = Kg; s->src = w->data;
     s->pk = calloc((size_t)groups, sizeof *s->pk);
     if (!s->pk) { conv_free(s); return it_fail(e, INGOT_ERR_NOMEM, "out of memory"); }
-    for (int64_t g = 0; g < groups; g++) {
+    /* Winograd for 3x3, stride 1, dilation 1, one group; when the input's spatial size
+       is declared and Winograd wins there, the direct packing is not needed */
+    int wino_only = 0;
+    if (wino_shape(n, w, groups)) {
+        const it_valdef *xd = n->n_in > 0 && n->in[0] >= 0 ? &gr->values[n->in[0]] : NULL;
+        int64_t H = -1, W = -1;
+        if (xd && xd->has_type && xd->type.ndim == 4) { H = xd->type.dims[2]; W = xd->type.dims[3]; }
+        int known = H > 0 && W > 0;
+        geo g0;
+        int64_t OH = H, OW = W;
+        if (known && conv_out_hw(n, H, W, &g0)) { OH = g0.out[0]; OW = g0.out[1]; } else known = 0;
+        if (!known || it_wino_useful(it_kernels(), M, w->dims[1], OH, OW)) {
+            s->wino = it_wino_pack(w->data, M, w->dims[1]);
+            if (!s->wino) { conv_free(s); return it_fail(e, INGOT_ERR_NOMEM, "out of memory"); }
+            wino_only = known;
+        }
+    }
+    for (int64_t g = 0; g < groups && !wino_only; g++) {
         s->pk[g] = it_sgemm_pack(0, 0, Mg, Kg, (const float *)w->data + g * Mg * Kg, Kg);
         if (!s->pk[g]) { conv_free(s); return it_fail(e, INGOT_ERR_NOMEM, "out of memory"); }
     }
@@ -307,7 +347,6 @@ static int conv_run(it_opctx *c) {
     float *y = X->dtype == IT_F32 ? Y->data : it_scratch(c, sizeof(float) * (size_t)it_count(Y));
     if (!x || !w || (Bt && !bias) || !y) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
     int64_t Mg = M / groups, Kg = Cg * ksz;
-    if (getenv("CONVDBG")) fprintf(stderr, "CONV M=%lld C=%lld g=%lld k=%lldx%lld s=%lld in=%lldx%lld out=%lldx%lld\n", (long long)M,(long long)C,(long long)groups,(long long)g.k[0],(long long)g.k[nd-1],(long long)g.s[0],(long long)g.in[0],(long long)g.in[nd-1],(long long)g.out[0],(long long)g.out[nd-1]);
     if (Cg == 1 && Mg == 1 && nd <= 2 && (nd == 1 || g.k[0] <= 64)) {
         if ((st = conv_depthwise(c, &g, x, w, bias, y, N, C))) return st;
     } else {
@@ -329,7 +368,16 @@ static int conv_run(it_opctx *c) {
             pc.dh = two ? g.d[0] : 1; pc.dw = g.d[two];
             pc.pt = two ? g.pb[0] : 0; pc.pl = g.pb[two];
         }
-        for (int64_t n = 0; n < N; n++)
+        int wino = s && s->wino && nd == 2 && groups == 1 && g.k[0] == 3 && g.k[1] == 3 && g.s[0] == 1 &&
+                   g.s[1] == 1 && g.d[0] == 1 && g.d[1] == 1 &&
+                   (!s->pk[0] || it_wino_useful(it_kernels(), M, C, g.out[0], g.out[1]));
+        for (int64_t n = 0; n < N && wino; n++)
+            if (it_wino_conv(c->tp, s->wino, x + n * C * isz, g.in[0], g.in[1], g.pb[0], g.pb[1], y + n * M * osz,
+                             g.out[0], g.out[1], bias, &c->node->act)) {
+                if (n) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
+                wino = 0;
+            }
+        for (int64_t n = 0; n < N && !wino; n++)
             for (int64_t gi = 0; gi < groups; gi++) {
                 const float *xg = x + (n * C + gi * Cg) * isz;
                 float *yg = y + (n * M + gi * Mg) * osz;

@@ -146,6 +146,7 @@ static int quantize_run(it_opctx *c) {
     int integer = int_range(dt, &lo, &hi);
     /* f16 / f16 (bf16 / bf16) divides in that type, like the reference */
     int half = x->dtype == sc->dtype && (x->dtype == IT_F16 || x->dtype == IT_BF16);
+    const it_qgemm_tier *qt = it_qgemm_best();
     int64_t i = 0;
     for (int64_t o = 0; o < g.outer; o++)
         for (int64_t a = 0; a < g.D; a++) {
@@ -155,6 +156,11 @@ static int quantize_run(it_opctx *c) {
                 int32_t z = zp && !is_f8(dt) ? (int32_t)it_get_f64(zp->data, zp->dtype, si) : 0;
                 if (integer && x->dtype == IT_F32 && (dt == IT_U8 || dt == IT_I8)) {
                     const float *xf = (const float *)x->data + i;
+                    if (qt->quant) {
+                        qt->quant(xf, g.inner, s, z, dt == IT_I8, (uint8_t *)y->data + i);
+                        i += g.inner;
+                        continue;
+                    }
                     float flo = (float)(lo - z), fhi = (float)(hi - z);
                     for (int64_t k = 0; k < g.inner; k++) {
                         float v = xf[k] / s;
@@ -383,6 +389,8 @@ typedef struct qconv_w {
     int depthwise;
     uint8_t *wp;
     int32_t *rowsum, *wz, *dw;
+    int8_t *dw8; /* depthwise (w - wz) as int8 when every value fits (dw8_ok) */
+    int dw8_ok;
     int any_wz;
     void *mem; /* heap block when owned by node->state */
 } qconv_w;
@@ -420,7 +428,7 @@ static int qconv_w_build(qconv_w *q, const it_tensor *w, const it_tensor *wzt, i
     }
     q->gbytes = q->depthwise ? 0 : it_align_up((size_t)it_qpack_bytes(q->t, 0, Mg, q->Kg), 64);
     size_t bytes = (size_t)(q->gbytes * G) + 2 * it_align_up((size_t)M * 4, 64) +
-                   (q->depthwise ? it_align_up((size_t)(M * q->KHW) * 4, 64) : 0);
+                   (q->depthwise ? it_align_up((size_t)(M * q->KHW) * 5, 64) : 0);
     uint8_t *mem = c ? it_scratch(c, bytes) : it_malloc(bytes);
     if (!mem) return it_fail(e, INGOT_ERR_NOMEM, "out of memory packing weights");
     if (!c) q->mem = mem;
@@ -438,6 +446,12 @@ static int qconv_w_build(qconv_w *q, const it_tensor *w, const it_tensor *wzt, i
                 int v = q->w_s8 ? ((const int8_t *)w->data)[m * q->KHW + k] : ((const uint8_t *)w->data)[m * q->KHW + k];
                 q->dw[m * q->KHW + k] = v - q->wz[m];
             }
+        q->dw8 = (int8_t *)(q->dw + M * q->KHW);
+        q->dw8_ok = 1;
+        for (int64_t i = 0; i < M * q->KHW; i++) {
+            if (q->dw[i] < -128 || q->dw[i] > 127) q->dw8_ok = 0;
+            q->dw8[i] = (int8_t)q->dw[i];
+        }
         return 0;
     }
     for (int64_t g = 0; g < G; g++)
@@ -494,43 +508,78 @@ typedef struct qconv_run_args {
     /* im2col */
     uint8_t *col;
     const uint8_t *xg; /* input of the current image and group */
-    /* depthwise: padded planes, one per thread */
+    /* depthwise: per thread, the padded input plane split by row phase and the
+     * flattened output (see dw_range) */
     uint8_t *dw_planes;
-    int64_t dw_hp, dw_wp, dw_plane_bytes;
+    int64_t dw_hq, dw_p, dw_q, dw_sub, dw_tmp_off, dw_plane_bytes;
+    int dw_nslot;
+    int dw_slot[DW_MAX_TAPS];   /* per kernel row: sub-plane holding its row phase */
+    int64_t dw_roff[DW_MAX_TAPS]; /* per kernel row: row offset inside that sub-plane */
+    int dw_py[DW_MAX_TAPS];      /* per sub-plane: its row phase */
 } qconv_run_args;
 
-/* Depthwise: each input plane is copied once into a per-thread buffer with
- * its padding filled with the input zero point, so that every output row is
- * one call of the tier's dw_row over all taps, with the zero point folded
- * into the bias (bias - xz * sum(w)). */
+/* Depthwise convolution, one channel plane at a time. The plane is copied with
+ * its padding (the input zero point, folded into the bias as bias - xz *
+ * sum(w)) into sub-planes by row phase: sub-plane py holds padded rows
+ * r * sh + py with pitch P (P >= padded width, a multiple of sw). Output (oy, ox)
+ * then sits at flattened index j = oy * Q + ox, Q = P / sw, and kernel tap (ky, kx)
+ * reads sub-plane byte sw * j + roff(ky) * P + kx * dw: the whole plane is one
+ * long strided row for the tier's kernels, which keeps their vectors full on
+ * small planes (7x7, 14x14). The Q - OW junk outputs per row are dropped when
+ * the flattened result is copied out. */
+/* Copy the channel's input rows into the sub-planes (whose padding was filled
+ * once per thread: it is the same for every channel). */
+static void dw_build(const qconv_run_args *a, const it_qgemm_tier *t, const uint8_t *xc, uint8_t *plane) {
+    const cgeo *g = &a->g;
+    const int64_t P = a->dw_p;
+    const int64_t c0 = g->pw < P ? g->pw : P, nc = g->W < P - c0 ? g->W : P - c0;
+    for (int s = 0; s < a->dw_nslot; s++) {
+        /* rows r with 0 <= r * sh + py - ph < H */
+        int64_t py = a->dw_py[s], r0 = g->ph - py <= 0 ? 0 : (g->ph - py + g->sh - 1) / g->sh;
+        if (g->H - 1 + g->ph - py < 0) continue;
+        int64_t r1 = (g->H - 1 + g->ph - py) / g->sh + 1;
+        if (r1 > a->dw_hq) r1 = a->dw_hq;
+        if (r1 <= r0 || nc <= 0) continue;
+        t->copy2d(plane + s * a->dw_sub + r0 * P + c0, P, xc + (r0 * g->sh + py - g->ph) * g->W, g->sh * g->W,
+                  r1 - r0, nc);
+    }
+}
+
 static void dw_range(void *arg, int64_t p0, int64_t p1, int tid) {
     const qconv_run_args *a = arg;
     const cgeo *g = &a->g;
     const it_qgemm_tier *t = a->w->t;
-    const int64_t Hp = a->dw_hp, Wp = a->dw_wp;
     uint8_t *plane = a->dw_planes + (size_t)tid * (size_t)a->dw_plane_bytes;
-    const uint8_t *src[DW_MAX_TAPS];
+    uint8_t *tmp = plane + a->dw_tmp_off;
+    const uint8_t *src[DW_MAX_TAPS], *rows[DW_MAX_TAPS];
     const int ntaps = (int)(g->KH * g->KW);
     const int q8out = a->out_type != 0;
-    const int64_t rows = g->H < Hp - g->ph ? g->H : Hp - g->ph, cols = g->W < Wp - g->pw ? g->W : Wp - g->pw;
+    const size_t osz = q8out ? 1 : 4;
+    const int64_t P = a->dw_p, Q = a->dw_q, n = (g->OH - 1) * Q + g->OW;
+    const int fast = q8out && t->dw_plane && a->w->dw8_ok && g->dw == 1 && g->KW <= 4 && g->KH <= 16 &&
+                     (g->sw == 1 || g->sw == 2);
+    /* padding, and the slack that vector loads may read past the last sub-plane */
+    memset(plane, (uint8_t)a->xz, (size_t)(a->dw_nslot * a->dw_sub + IT_QDW_SLACK));
+    for (int64_t ky = 0; ky < g->KH; ky++) {
+        rows[ky] = plane + a->dw_slot[ky] * a->dw_sub + a->dw_roff[ky] * P;
+        for (int64_t kx = 0; kx < g->KW; kx++) src[ky * g->KW + kx] = rows[ky] + kx * g->dw;
+    }
     for (int64_t p = p0; p < p1; p++) {
         int64_t ch = p % g->C;
-        const uint8_t *xc = a->x + p * g->H * g->W;
-        memset(plane, (uint8_t)a->xz, (size_t)(Hp * Wp));
-        for (int64_t r = 0; r < rows && cols > 0; r++) memcpy(plane + (r + g->ph) * Wp + g->pw, xc + r * g->W, (size_t)cols);
+        dw_build(a, t, a->x + p * g->H * g->W, plane);
         const int32_t *wk = a->w->dw + ch * a->w->KHW;
         int32_t wsum = 0;
         for (int k = 0; k < ntaps; k++) wsum += wk[k];
         int32_t b = (a->bias ? a->bias[ch] : 0) - a->xz * wsum;
-        const float *sc = q8out ? a->scales + ch : NULL;
-        for (int64_t oy = 0; oy < g->OH; oy++) {
-            for (int64_t ky = 0; ky < g->KH; ky++)
-                for (int64_t kx = 0; kx < g->KW; kx++)
-                    src[ky * g->KW + kx] = plane + (oy * g->sh + ky * g->dh) * Wp + kx * g->dw;
-            int64_t o = (p * g->OH + oy) * g->OW;
-            void *orow = q8out ? (void *)((uint8_t *)a->y + o) : (void *)((int32_t *)a->y + o);
-            t->dw_row(src, g->OW, (int)g->sw, a->x_s8, wk, ntaps, b, sc, a->yz, a->out_type == 2, orow);
-        }
+        uint8_t *y = (uint8_t *)a->y + (size_t)(p * g->OH * g->OW) * osz;
+        uint8_t *o = Q == g->OW ? y : tmp;
+        if (fast)
+            t->dw_plane(rows, (int)g->KH, (int)g->KW, n, (int)g->sw, a->x_s8, a->w->dw8 + ch * a->w->KHW, b,
+                        a->scales[ch], a->yz, a->out_type == 2, o);
+        else
+            t->dw_row(src, n, (int)g->sw, a->x_s8, wk, ntaps, b, q8out ? a->scales + ch : NULL, a->yz,
+                      a->out_type == 2, o);
+        if (o == tmp) t->copy2d(y, g->OW * (int64_t)osz, tmp, Q * (int64_t)osz, g->OH, g->OW * (int64_t)osz);
     }
 }
 
@@ -575,13 +624,25 @@ static int qconv_exec(it_opctx *c, qconv_run_args *a) {
     if (NN == 0 || g->N == 0 || g->M == 0) return 0;
     size_t osz = a->out_type == 0 ? 4 : 1;
     if (w->depthwise && g->Cg == 1 && g->Mg == 1 && g->KH * g->KW <= DW_MAX_TAPS) {
-        int64_t planes = g->N * g->C, pb;
+        int64_t planes = g->N * g->C, pb, tb;
         int nth = it_threadpool_size(c->tp);
-        a->dw_hp = (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
-        a->dw_wp = (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
-        if (!it_mul_ok(a->dw_hp, a->dw_wp, &pb) || pb > ((int64_t)1 << 34))
+        int64_t wp = (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
+        a->dw_p = (wp + g->sw - 1) / g->sw * g->sw;
+        a->dw_q = a->dw_p / g->sw;
+        a->dw_hq = g->OH + (g->KH - 1) * g->dh / g->sh;
+        a->dw_nslot = 0;
+        for (int64_t ky = 0; ky < g->KH; ky++) { /* one sub-plane per row phase in use */
+            int py = (int)(ky * g->dh % g->sh), s = 0;
+            while (s < a->dw_nslot && a->dw_py[s] != py) s++;
+            if (s == a->dw_nslot) a->dw_py[a->dw_nslot++] = py;
+            a->dw_slot[ky] = s;
+            a->dw_roff[ky] = ky * g->dh / g->sh;
+        }
+        if (!it_mul_ok(a->dw_hq, a->dw_p, &a->dw_sub) || !it_mul_ok(a->dw_sub, a->dw_nslot, &pb) ||
+            !it_mul_ok((g->OH - 1) * a->dw_q + g->OW, (int64_t)osz, &tb) || pb > ((int64_t)1 << 34) || tb > ((int64_t)1 << 34))
             return it_opfail(c, INGOT_ERR_SHAPE, "depthwise plane too large");
-        a->dw_plane_bytes = (int64_t)it_align_up((size_t)pb, 64);
+        a->dw_tmp_off = (int64_t)it_align_up((size_t)(pb + IT_QDW_SLACK), 64);
+        a->dw_plane_bytes = a->dw_tmp_off + (int64_t)it_align_up((size_t)tb + 64, 64);
         a->dw_planes = it_scratch(c, (size_t)(a->dw_plane_bytes * (nth < 1 ? 1 : nth)));
         if (!a->dw_planes) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
         int64_t grain = 1 + 32768 / (1 + NN * w->KHW);

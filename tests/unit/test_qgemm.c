@@ -3,8 +3,8 @@
  * AVX-512 VNNI) against a naive int64 product on odd shapes and tails: both
  * operand signedness layouts, flips while packing, per-row / per-column zero
  * points, bias, int32 output and requantization (per-row and per-column
- * scales, u8 and s8, strided output), plus the requantization and
- * depthwise-row kernels. Exit status non-zero on any mismatch.
+ * scales, u8 and s8, strided output), plus the requantization, depthwise
+ * (row and flattened-plane) and QuantizeLinear kernels. Exit status non-zero on any mismatch.
  */
 #include <math.h>
 #include <stdio.h>
@@ -167,6 +167,58 @@ static int check_dw(const it_qgemm_tier *t) {
     return 0;
 }
 
+/* dw_plane against its reference: kernel sizes, strides, tails, s8 inputs and
+ * outputs; rows live in one buffer with IT_QDW_SLACK readable bytes past them */
+static int check_dw_plane(const it_qgemm_tier *t) {
+    if (!t->dw_plane) return 0;
+    enum { ROWLEN = 2 * 300 + 8, NROW = 5 };
+    uint8_t *buf = malloc(ROWLEN * NROW + IT_QDW_SLACK);
+    const uint8_t *rows[NROW];
+    int8_t w[NROW * 4];
+    uint8_t o1[300], o2[300];
+    for (int i = 0; i < ROWLEN * NROW + IT_QDW_SLACK; i++) buf[i] = (uint8_t)rnd();
+    for (int i = 0; i < NROW * 4; i++) w[i] = (int8_t)(rnd() & 0xff);
+    for (int r = 0; r < NROW; r++) rows[r] = buf + r * ROWLEN;
+    int fail = 0;
+    for (int kh = 1; kh <= NROW && !fail; kh++)
+        for (int kw = 1; kw <= 4 && !fail; kw++)
+            for (int stride = 1; stride <= 2 && !fail; stride++)
+                for (int xs8 = 0; xs8 < 2 && !fail; xs8++)
+                    for (int n = 0; n <= 300 && !fail; n += 23) {
+                        int32_t bias = (int32_t)(rnd() % 20000) - 10000;
+                        float sc = 0.002f + (float)(rnd() % 100) * 1e-4f;
+                        int32_t zp = (int32_t)(rnd() % 40) - (xs8 ? 20 : 0);
+                        memset(o2, 0xee, sizeof o2);
+                        it_qdw_plane_ref(rows, kh, kw, n, stride, xs8, w, bias, sc, zp, xs8, o1);
+                        t->dw_plane(rows, kh, kw, n, stride, xs8, w, bias, sc, zp, xs8, o2);
+                        if (memcmp(o1, o2, (size_t)n) || (n < 300 && o2[n] != 0xee)) {
+                            printf("  %s dw_plane mismatch (kh=%d kw=%d stride=%d s8=%d n=%d)\n", t->name, kh, kw,
+                                   stride, xs8, n);
+                            fail = 1;
+                        }
+                    }
+    free(buf);
+    return fail;
+}
+
+static int check_quant(const it_qgemm_tier *t) {
+    if (!t->quant) return 0;
+    float x[100];
+    uint8_t o1[100], o2[100];
+    for (int i = 0; i < 100; i++) x[i] = ((float)(int)(rnd() % 20001) - 10000.f) * 0.01f;
+    x[3] = 2.5f, x[4] = -3.5f, x[5] = 0.5f, x[6] = NAN, x[7] = 1e30f, x[8] = -1e30f;
+    for (int s8 = 0; s8 < 2; s8++)
+        for (int n = 0; n <= 100; n += 11) {
+            it_qquant_ref(x, n, s8 ? 0.5f : 0.37f, s8 ? -3 : 120, s8, o1);
+            t->quant(x, n, s8 ? 0.5f : 0.37f, s8 ? -3 : 120, s8, o2);
+            if (memcmp(o1, o2, (size_t)n)) {
+                printf("  %s quant mismatch (s8=%d n=%d)\n", t->name, s8, n);
+                return 1;
+            }
+        }
+    return 0;
+}
+
 /* the tier's fast B packing (no sums) must equal the generic packing */
 static int check_pack_b(const it_qgemm_tier *t) {
     if (!t->pack_b) return 0;
@@ -221,6 +273,8 @@ int main(void) {
         fails += check_dw(t);
         fails += check_pack_b(t);
         fails += check_qadd(t);
+        fails += check_dw_plane(t);
+        fails += check_quant(t);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int types = 0; types < 4; types++)
                 for (int mode = 0; mode < 32; mode++) {

@@ -461,7 +461,7 @@ static int read_value_info(ctx *cx, it_graph *g, it_pb *parent, const it_pb_fiel
 static int read_graph(ctx *cx, it_graph *g, it_pb *parent, const it_pb_field *gf);
 
 static int read_attr(ctx *cx, it_graph *g, it_pb *parent, const it_pb_field *af, it_attr *a) {
-    it_pb r = it_pb_init(NULL, 0);
+    it_pb r;
     it_pb_field f;
     int rc;
     memset(a, 0, sizeof *a);

@@ -29,7 +29,8 @@ typedef struct it_pb_field {
 } it_pb_field;
 
 static inline it_pb it_pb_init(const void *buf, size_t len) {
-    it_pb r = {(const uint8_t *)buf, (const uint8_t *)buf + len, (const uint8_t *)buf};
+    const uint8_t *p = buf;
+    it_pb r = {p, p ? p + len : p, p};
     return r;
 }
 static inline it_pb it_pb_sub(const it_pb *parent, const it_pb_field *f) {

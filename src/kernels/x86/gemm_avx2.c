@@ -130,6 +130,6 @@ static float sdot(const float *x, const float *y, int64_t n) {
     return s;
 }
 
-static const it_kernel_table table = {IT_ISA_AVX2, MR, NR, micro, sdot, NULL, it_dwconv_row_avx2};
+static const it_kernel_table table = {IT_ISA_AVX2, MR, NR, micro, sdot, NULL, it_dwconv_row_avx2, NULL, NULL};
 const it_kernel_table *it_kernels_avx2(void);
 const it_kernel_table *it_kernels_avx2(void) { return &table; }

@@ -15,6 +15,8 @@
 
 void it_dwconv_row_avx512(float *out, int64_t ow, const float *const *rows, const float *w, int kh, int kw,
                           int sw, int dw, float bias);
+void it_wino_in_avx512(const float *src, int64_t ld, int n, float *dst, int64_t xs);
+void it_wino_out_avx512(const float *src, int64_t xs, int n, float *dst, float bias);
 
 static inline __attribute__((always_inline)) __m512 act512(__m512 v, const it_micro_epi *ep) {
     switch (ep->act_kind) {
@@ -134,6 +136,7 @@ static float sdot(const float *x, const float *y, int64_t n) {
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
-static const it_kernel_table table = {IT_ISA_AVX512, MR, NR, micro, sdot, NULL, it_dwconv_row_avx512};
+static const it_kernel_table table = {IT_ISA_AVX512, MR, NR, micro, sdot, NULL, it_dwconv_row_avx512,
+                                       it_wino_in_avx512, it_wino_out_avx512};
 const it_kernel_table *it_kernels_avx512(void);
 const it_kernel_table *it_kernels_avx512(void) { return &table; }

@@ -150,6 +150,6 @@ static void qadd(const uint8_t *a, const uint8_t *b, int64_t n, int a_bc, int b_
     if (i < n) it_qadd_ref(a_bc ? a : a + i, b_bc ? b : b + i, n - i, a_bc, b_bc, ra, rb, f, s8, out + i);
 }
 
-static const it_qgemm_tier tier = {IT_ISA_AVX2, "avx2", MR, NR, KG, 2, micro, requant, dw_row, NULL, pack_b, qadd};
+static const it_qgemm_tier tier = {IT_ISA_AVX2, "avx2", MR, NR, KG, 2, micro, requant, dw_row, NULL, pack_b, qadd, NULL, NULL, it_qcopy2d_ref};
 
 const it_qgemm_tier *it_qgemm_tier_avx2(void) { return &tier; }

@@ -57,62 +57,74 @@ static void micro(int64_t kp, const void *a, const void *b, int32_t *c, int a_un
     _mm512_storeu_si512(c + 7 * NR, c70); _mm512_storeu_si512(c + 7 * NR + 16, c71);
 }
 
+/* Requantization of a tile, two rows (64 values) at a time: float(acc) * scale,
+ * clamped above at (max - zp) in float (this also keeps cvtps2dq in range; NaN
+ * and values below become INT_MIN there), rounded by cvtps2dq, then narrowed with
+ * signed saturation to int16, + zp with int16 saturation, and narrowed to bytes
+ * with u8 / s8 saturation: the same as clamping to [min - zp, max - zp] before
+ * rounding. The packs interleave 128-bit lanes; one vpermd puts them back. */
 typedef struct rq_ctx {
-    __m512 lo, hi, s0, s1;
-    __m512i vz;
-    __mmask16 k0, k1;
-    int full, scale_mode;
-    const int32_t *row_add;
+    __m512 hi, s0, s1;
+    __m512i vz16, perm;
+    __mmask32 k;
+    int scale_mode, out_s8;
     const float *scale;
 } rq_ctx;
 
-static inline void rq_row(const rq_ctx *q, int i, __m512i r0, __m512i r1, uint8_t *dst) {
-    __m512 s0 = q->s0, s1 = q->s1;
-    if (q->scale_mode == 1) s0 = s1 = _mm512_set1_ps(q->scale[i]);
-    if (q->row_add) {
-        __m512i ad = _mm512_set1_epi32(q->row_add[i]);
-        r0 = _mm512_add_epi32(r0, ad);
-        r1 = _mm512_add_epi32(r1, ad);
+static inline __m512i rq_cvt(const rq_ctx *q, __m512i acc, __m512 s) {
+    return _mm512_cvtps_epi32(_mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), s), q->hi));
+}
+
+/* rows i and i + 1 (columns 0-15 in a*0 / b*0, 16-31 in a*1 / b*1); row i + 1
+ * is stored only when two is set */
+static inline void rq_pair(const rq_ctx *q, int i, __m512i a0, __m512i a1, __m512i b0, __m512i b1, uint8_t *dst,
+                           int64_t ldc, int two) {
+    __m512 sa0 = q->s0, sa1 = q->s1, sb0 = q->s0, sb1 = q->s1;
+    if (q->scale_mode == 1) {
+        sa0 = sa1 = _mm512_set1_ps(q->scale[i]);
+        sb0 = sb1 = two ? _mm512_set1_ps(q->scale[i + 1]) : sa0;
     }
-    __m512 v0 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(r0), s0), q->lo), q->hi);
-    __m512 v1 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(r1), s1), q->lo), q->hi);
-    __m128i b0 = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v0), q->vz));
-    __m128i b1 = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v1), q->vz));
-    if (q->full) {
-        _mm_storeu_si128((__m128i *)dst, b0);
-        _mm_storeu_si128((__m128i *)(dst + 16), b1);
-    } else {
-        _mm_mask_storeu_epi8(dst, q->k0, b0);
-        _mm_mask_storeu_epi8(dst + 16, q->k1, b1);
-    }
+    __m512i pa = _mm512_adds_epi16(_mm512_packs_epi32(rq_cvt(q, a0, sa0), rq_cvt(q, a1, sa1)), q->vz16);
+    __m512i pb = _mm512_adds_epi16(_mm512_packs_epi32(rq_cvt(q, b0, sb0), rq_cvt(q, b1, sb1)), q->vz16);
+    __m512i r = q->out_s8 ? _mm512_packs_epi16(pa, pb) : _mm512_packus_epi16(pa, pb);
+    r = _mm512_permutexvar_epi32(q->perm, r);
+    _mm256_mask_storeu_epi8(dst, q->k, _mm512_castsi512_si256(r));
+    if (two) _mm256_mask_storeu_epi8(dst + ldc, q->k, _mm512_extracti64x4_epi64(r, 1));
 }
 
 static void micro_rq(int64_t kp, const void *a, const void *b, int a_unsigned, const int32_t *row_add,
                      const float *scale, int scale_mode, int32_t zp, int out_s8, uint8_t *C, int64_t ldc, int mm,
                      int nn) {
-    MICRO_ACC
+    const uint8_t *A = a, *B = b;
+    const int64_t ng = kp / KG;
+    /* the accumulators start at the row constants */
+    int32_t ra[MR];
+    for (int i = 0; i < MR; i++) ra[i] = row_add && i < mm ? row_add[i] : 0;
+    __m512i c00 = _mm512_set1_epi32(ra[0]), c01 = c00, c10 = _mm512_set1_epi32(ra[1]), c11 = c10;
+    __m512i c20 = _mm512_set1_epi32(ra[2]), c21 = c20, c30 = _mm512_set1_epi32(ra[3]), c31 = c30;
+    __m512i c40 = _mm512_set1_epi32(ra[4]), c41 = c40, c50 = _mm512_set1_epi32(ra[5]), c51 = c50;
+    __m512i c60 = _mm512_set1_epi32(ra[6]), c61 = c60, c70 = _mm512_set1_epi32(ra[7]), c71 = c70;
+    if (a_unsigned) {
+        MICRO_BODY(DP_UA)
+    } else {
+        MICRO_BODY(DP_SA)
+    }
     rq_ctx q;
-    q.lo = _mm512_set1_ps((float)((out_s8 ? -128 : 0) - zp));
     q.hi = _mm512_set1_ps((float)((out_s8 ? 127 : 255) - zp));
-    q.vz = _mm512_set1_epi32(zp);
-    q.k0 = nn >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nn) - 1);
-    q.k1 = nn >= 32 ? (__mmask16)0xffff : nn <= 16 ? 0 : (__mmask16)((1u << (nn - 16)) - 1);
-    q.full = nn == NR;
+    q.vz16 = _mm512_set1_epi16((short)zp);
+    q.perm = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    q.k = nn >= 32 ? 0xffffffffu : (__mmask32)((1u << nn) - 1);
     q.scale_mode = scale_mode;
-    q.row_add = row_add;
+    q.out_s8 = out_s8;
     q.scale = scale;
     if (scale_mode == 2) {
-        q.s0 = _mm512_maskz_loadu_ps(q.k0, scale);
-        q.s1 = _mm512_maskz_loadu_ps(q.k1, scale + 16);
+        q.s0 = _mm512_maskz_loadu_ps((__mmask16)q.k, scale);
+        q.s1 = _mm512_maskz_loadu_ps((__mmask16)(q.k >> 16), scale + 16);
     } else q.s0 = q.s1 = _mm512_set1_ps(scale[0]);
-    rq_row(&q, 0, c00, c01, C);
-    if (mm > 1) rq_row(&q, 1, c10, c11, C + ldc);
-    if (mm > 2) rq_row(&q, 2, c20, c21, C + 2 * ldc);
-    if (mm > 3) rq_row(&q, 3, c30, c31, C + 3 * ldc);
-    if (mm > 4) rq_row(&q, 4, c40, c41, C + 4 * ldc);
-    if (mm > 5) rq_row(&q, 5, c50, c51, C + 5 * ldc);
-    if (mm > 6) rq_row(&q, 6, c60, c61, C + 6 * ldc);
-    if (mm > 7) rq_row(&q, 7, c70, c71, C + 7 * ldc);
+    rq_pair(&q, 0, c00, c01, c10, c11, C, ldc, mm > 1);
+    if (mm > 2) rq_pair(&q, 2, c20, c21, c30, c31, C + 2 * ldc, ldc, mm > 3);
+    if (mm > 4) rq_pair(&q, 4, c40, c41, c50, c51, C + 4 * ldc, ldc, mm > 5);
+    if (mm > 6) rq_pair(&q, 6, c60, c61, c70, c71, C + 6 * ldc, ldc, mm > 7);
 }
 
 static void requant(const int32_t *acc, int64_t n, int32_t add, const float *scale, int scale_vec, int32_t zp,
@@ -247,6 +259,111 @@ static void qadd(const uint8_t *a, const uint8_t *b, int64_t n, int a_bc, int b_
     }
 }
 
-static const it_qgemm_tier tier = {IT_ISA_AVX512, "avx512vnni", MR, NR, KG, 1, micro, requant, dw_row, micro_rq, pack_b, qadd};
+/* Depthwise convolution over flattened rows (see qgemm.h dw_plane). The kw <= 4
+ * taps of one kernel row are adjacent bytes of the input row, so one dword
+ * holds them all: vpermb gathers, for 16 outputs, the 16 overlapping dwords
+ * x[s*j .. s*j+3] from one 64-byte load, and one vpdpbusd against the row's
+ * weights (a 4-byte broadcast, zero past kw) adds the whole kernel row. A 3x3
+ * kernel costs 3 loads, 3 vpermb and 3 vpdpbusd per 16 outputs. s8 inputs are
+ * flipped to u8 (x ^ 0x80 = x + 128) and the bias corrected by 128 * sum(w).
+ * vpermb needs AVX-512 VBMI: the function carries its own target attribute and
+ * is only put in the tier when the CPU has it. */
+#define DW_BLOCK(KH)                                                                                      \
+    for (int64_t j = 0; j < n; j += 64) {                                                                 \
+        __m512i c0 = vb, c1 = vb, c2 = vb, c3 = vb;                                                       \
+        for (int ky = 0; ky < (KH); ky++) {                                                               \
+            const uint8_t *r = rows[ky] + j * stride;                                                     \
+            const int64_t q1 = 16 * stride;                                                               \
+            __m512i x0 = _mm512_xor_si512(_mm512_loadu_si512((const void *)r), vf);                       \
+            __m512i x1 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(r + q1)), vf);                \
+            __m512i x2 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(r + 2 * q1)), vf);            \
+            __m512i x3 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(r + 3 * q1)), vf);            \
+            c0 = _mm512_dpbusd_epi32(c0, _mm512_permutexvar_epi8(idx, x0), wv[ky]);                        \
+            c1 = _mm512_dpbusd_epi32(c1, _mm512_permutexvar_epi8(idx, x1), wv[ky]);                        \
+            c2 = _mm512_dpbusd_epi32(c2, _mm512_permutexvar_epi8(idx, x2), wv[ky]);                        \
+            c3 = _mm512_dpbusd_epi32(c3, _mm512_permutexvar_epi8(idx, x3), wv[ky]);                        \
+        }                                                                                                 \
+        dw_store(c0, c1, c2, c3, n - j, vs, lo, hi, vz, out + j);                                         \
+    }
 
-const it_qgemm_tier *it_qgemm_tier_avx512(void) { return &tier; }
+static inline __m128i dw_q16(__m512i c, __m512 vs, __m512 lo, __m512 hi, __m512i vz) {
+    __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(c), vs), lo), hi);
+    return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vz));
+}
+
+static inline void dw_store(__m512i c0, __m512i c1, __m512i c2, __m512i c3, int64_t rem, __m512 vs, __m512 lo,
+                            __m512 hi, __m512i vz, uint8_t *o) {
+    __m128i b0 = dw_q16(c0, vs, lo, hi, vz), b1 = dw_q16(c1, vs, lo, hi, vz);
+    __m128i b2 = dw_q16(c2, vs, lo, hi, vz), b3 = dw_q16(c3, vs, lo, hi, vz);
+    __m512i all = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(b1, b0)), _mm256_set_m128i(b3, b2), 1);
+    if (rem >= 64) _mm512_storeu_si512((void *)o, all);
+    else _mm512_mask_storeu_epi8(o, ((__mmask64)1 << rem) - 1, all);
+}
+
+__attribute__((target("avx512vbmi"))) static void dw_plane(const uint8_t *const *rows, int kh, int kw, int64_t n,
+                                                             int stride, int x_s8, const int8_t *w, int32_t bias,
+                                                             float scale, int32_t zp, int out_s8, uint8_t *out) {
+    if (kw > 4 || kh > 16 || (stride != 1 && stride != 2)) {
+        it_qdw_plane_ref(rows, kh, kw, n, stride, x_s8, w, bias, scale, zp, out_s8, out);
+        return;
+    }
+    __m512i wv[16];
+    int32_t wsum = 0;
+    for (int ky = 0; ky < kh; ky++) {
+        uint32_t d = 0;
+        for (int kx = 0; kx < kw; kx++) {
+            d |= (uint32_t)(uint8_t)w[ky * kw + kx] << (8 * kx);
+            wsum += w[ky * kw + kx];
+        }
+        wv[ky] = _mm512_set1_epi32((int32_t)d);
+    }
+    if (x_s8) bias -= 128 * wsum;
+    uint8_t ix[64];
+    for (int i = 0; i < 64; i++) ix[i] = (uint8_t)(stride * (i >> 2) + (i & 3));
+    const __m512i idx = _mm512_loadu_si512((const void *)ix);
+    const __m512i vf = _mm512_set1_epi8(x_s8 ? (char)0x80 : 0), vb = _mm512_set1_epi32(bias);
+    const __m512i vz = _mm512_set1_epi32(zp);
+    const __m512 lo = _mm512_set1_ps((float)((out_s8 ? -128 : 0) - zp));
+    const __m512 hi = _mm512_set1_ps((float)((out_s8 ? 127 : 255) - zp));
+    const __m512 vs = _mm512_set1_ps(scale);
+    if (kh == 3) {
+        DW_BLOCK(3)
+    } else {
+        DW_BLOCK(kh)
+    }
+}
+
+/* QuantizeLinear f32 -> 8 bit: x / scale (a true division, like ONNX Runtime),
+ * clamp, round half to even (cvtps), + zero point. */
+static void quant(const float *x, int64_t n, float scale, int32_t zp, int s8, uint8_t *out) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    const __m512 lo = _mm512_set1_ps((float)((s8 ? -128 : 0) - zp));
+    const __m512 hi = _mm512_set1_ps((float)((s8 ? 127 : 255) - zp));
+    const __m512i vz = _mm512_set1_epi32(zp);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(k, x + i), vs);
+        v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+        _mm512_mask_cvtepi32_storeu_epi8(out + i, k, _mm512_add_epi32(_mm512_cvtps_epi32(v), vz));
+    }
+}
+
+/* 2-D copy: 64-byte chunks, the row tail by a masked load and store. */
+static void copy2d(uint8_t *dst, int64_t dp, const uint8_t *src, int64_t sp, int64_t rows, int64_t cols) {
+    const int64_t full = cols & ~(int64_t)63;
+    const __mmask64 k = ((__mmask64)1 << (cols & 63)) - 1;
+    for (int64_t r = 0; r < rows; r++, dst += dp, src += sp) {
+        for (int64_t c = 0; c < full; c += 64)
+            _mm512_storeu_si512((void *)(dst + c), _mm512_loadu_si512((const void *)(src + c)));
+        if (k) _mm512_mask_storeu_epi8(dst + full, k, _mm512_maskz_loadu_epi8(k, src + full));
+    }
+}
+
+static const it_qgemm_tier tier = {IT_ISA_AVX512, "avx512vnni", MR, NR, KG, 1, micro, requant, dw_row,
+                                   micro_rq, pack_b, qadd, NULL, quant, copy2d};
+static const it_qgemm_tier tier_vbmi = {IT_ISA_AVX512, "avx512vnni", MR, NR, KG, 1, micro, requant, dw_row,
+                                        micro_rq, pack_b, qadd, dw_plane, quant, copy2d};
+
+const it_qgemm_tier *it_qgemm_tier_avx512(void) {
+    return __builtin_cpu_supports("avx512vbmi") ? &tier_vbmi : &tier;
+}

@@ -1,0 +1,42 @@
+/*
+ * qdot.h: row dot products for LLM matrix-vector work, one weight row against one
+ * activation row: quantized weights (ggml Q8_0 / Q4_0 blocks) against activations
+ * quantized to Q8_0 blocks (integer products per 32-element block, one float scale
+ * multiply per block), and f16 vectors (the KV cache) against f32 ones.
+ *
+ * Each function is deterministic: the same inputs give the same bits on the same tier,
+ * whatever else the caller computes (the LLM forward pass relies on that for batch
+ * invariance). Tiers differ from the scalar reference only by float summation order.
+ * The table is chosen once from the CPU features (capped by INGOT_ISA); per-tier
+ * tables are available for tests.
+ */
+#ifndef INGOT_QDOT_H
+#define INGOT_QDOT_H
+
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* n is a multiple of 32 for the block kernels; w and x are rows of n/32 blocks. */
+typedef float (*it_qdot_fn)(const void *w, const void *xq8, int64_t n);
+
+typedef struct it_qdot_table {
+    int isa;
+    it_qdot_fn q8_0; /* Q8_0 weights . Q8_0 activations */
+    it_qdot_fn q4_0; /* Q4_0 weights . Q8_0 activations */
+    float (*dot_f16)(const uint16_t *a, const float *b, int64_t n);      /* any n */
+    void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);   /* y += a*x, any n */
+} it_qdot_table;
+
+const it_qdot_table *it_qdot(void);
+/* The table of one tier (IT_ISA_*), NULL when not built or not supported here. The
+ * AVX-512 tier needs AVX-512 VNNI. */
+const it_qdot_table *it_qdot_for(int isa);
+
+/* Scalar references (also the portable tier). */
+float it_qdot_q8_0_ref(const void *w, const void *xq8, int64_t n);
+float it_qdot_q4_0_ref(const void *w, const void *xq8, int64_t n);
+float it_dot_f16_ref(const uint16_t *a, const float *b, int64_t n);
+void it_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * context.h: an inference context over a loaded model: its compute pool, the paged KV
+ * cache for up to n_seq sequences, and the batched forward pass (forward.c).
+ *
+ * One it_llm_decode call runs a batch of tokens from several sequences (each token has a
+ * sequence id and position): prompt chunks and single decode tokens mixed. Within a
+ * sequence the batch's tokens must continue it: the first one at a position <= the
+ * sequence's current length (a lower position drops the cached tail), the next ones
+ * consecutive. Every output is computed by the same per-row kernels in the same reduction
+ * order whatever else is in the batch, so a sequence's logits are bit-identical alone or
+ * batched.
+ *
+ * Threads: a context belongs to one thread at a time (the one driving its pool).
+ */
+#ifndef INGOT_LLM_CONTEXT_H
+#define INGOT_LLM_CONTEXT_H
+
+#include <stdint.h>
+
+#include "base/base.h"
+#include "kernels/kernels.h"
+#include "kernels/qdot.h"
+#include "llm/kv_cache.h"
+#include "llm/model.h"
+
+typedef struct it_llm_ctx_params {
+    int64_t n_ctx;     /* positions per sequence; 0: the model's training context */
+    int n_seq;         /* sequences; 0: 1 */
+    int n_threads;     /* 0: all cores */
+    int kv_f32;        /* 1: f32 KV entries (default f16) */
+    int64_t n_blocks;  /* KV pool blocks; 0: n_seq full contexts */
+} it_llm_ctx_params;
+
+typedef struct it_llm_batch {
+    int64_t n;
+    const int32_t *token; /* [n] */
+    const int32_t *pos;   /* [n] */
+    const int32_t *seq;   /* [n] */
+    const uint8_t *logits; /* [n] nonzero: produce logits for this token; NULL: all */
+} it_llm_batch;
+
+typedef struct it_llm_ctx {
+    const it_llm_model *m;
+    it_threadpool *tp;
+    int nthreads;
+    it_kv_cache kv;
+    const it_qdot_table *qt;
+    const it_kernel_table *kt;
+    /* activations, grown to the largest batch seen (rows of the batch) */
+    int64_t cap_t;
+    float *x, *xn, *q, *k, *v, *att, *ffa, *ffb, *rope; /* rope: [T][n_rot/2][2] cos, sin */
+    uint8_t *xq;        /* Q8_0 rows of the current matmul input */
+    size_t xq_cap;
+    float *tscratch;    /* [nthreads][tstride] */
+    int64_t tstride;
+} it_llm_ctx;
+
+int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_ctx **out, it_err *e);
+void it_llm_ctx_free(it_llm_ctx *c);
+/* Run a batch; logits gets one row of n_vocab floats per token that asks for logits, in
+ * batch order. On error nothing of the cache changes except that sequences in the batch
+ * may have been shortened to the first position the batch gives them. */
+int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e);
+/* Forget sequence s (or keep its first len positions). */
+int it_llm_seq_truncate(it_llm_ctx *c, int s, int64_t len, it_err *e);
+int64_t it_llm_seq_len(const it_llm_ctx *c, int s);
+
+#endif

@@ -1,0 +1,408 @@
+/*
+ * forward.c: the batched transformer forward pass shared by every architecture
+ * descriptor, over the paged KV cache: embeddings, per layer RMSNorm -> q/k/v projections
+ * (+bias, per-head q/k norm) -> RoPE -> cache write -> causal attention with grouped KV
+ * heads -> output projection -> residual -> RMSNorm -> gated FFN (SiLU/GELU) -> residual,
+ * then the final norm and the vocabulary projection for the tokens that ask for logits.
+ *
+ * Batch invariance: every matrix product is computed row by row (one weight row against one
+ * token row) by a fixed kernel, and attention per (token, head) reads only the cache of its
+ * own sequence in position order, so a token's result does not depend on the batch's other
+ * tokens or on the thread count. Matrix products are parallelized over weight rows;
+ * attention over (token, head) pairs. Quantized Q8_0 / Q4_0 weights use integer block dots
+ * against activations quantized to Q8_0 (qdot.h); F32 rows are dotted directly; other
+ * types are dequantized one row at a time into per-thread scratch.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm/context.h"
+#include "tensor/quant.h"
+#include "tensor/tensor.h"
+
+/* ---------------------------------------------------------------- context */
+
+static int grow(it_llm_ctx *c, int64_t T, it_err *e) {
+    if (T <= c->cap_t) return 0;
+    const it_llm_hparams *h = &c->m->hp;
+    const int64_t D = h->n_embd, qd = h->n_head * h->head_dim, kvd = h->n_head_kv * h->head_dim;
+    int64_t wide = D > qd ? D : qd;
+    float **bufs[] = {&c->x, &c->xn, &c->q, &c->k, &c->v, &c->att, &c->ffa, &c->ffb, &c->rope};
+    int64_t widths[] = {D, wide, qd, kvd, kvd, qd, h->n_ff, h->n_ff, h->n_rot > 0 ? h->n_rot : 2};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        int64_t n;
+        if (!it_mul_ok(T, widths[i], &n) || n > IT_LIMIT_ELEMENTS)
+            return it_fail(e, INGOT_ERR_LIMIT, "batch of %lld tokens is too large", (long long)T);
+        it_free(*bufs[i]);
+        *bufs[i] = it_malloc((size_t)n * sizeof(float));
+        if (!*bufs[i]) return it_fail(e, INGOT_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
+    }
+    int64_t max_in = wide > h->n_ff ? wide : h->n_ff;
+    size_t xq = (size_t)T * (size_t)(max_in / IT_QK + 1) * sizeof(it_block_q8_0);
+    it_free(c->xq);
+    c->xq = it_malloc(xq);
+    if (!c->xq) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    c->xq_cap = xq;
+    c->cap_t = T;
+    return 0;
+}
+
+int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_ctx **out, it_err *e) {
+    it_llm_ctx_params d = {0, 1, 0, 0, 0};
+    if (p) d = *p;
+    *out = NULL;
+    if (d.n_ctx <= 0) d.n_ctx = m->hp.n_ctx_train;
+    if (d.n_ctx > IT_LLM_MAX_CTX) return it_fail(e, INGOT_ERR_LIMIT, "n_ctx %lld exceeds %d", (long long)d.n_ctx,
+                                                 IT_LLM_MAX_CTX);
+    if (d.n_seq <= 0) d.n_seq = 1;
+    if (d.n_threads <= 0) d.n_threads = it_cpu_count();
+    if (d.n_threads > 256) d.n_threads = 256;
+    it_llm_ctx *c = calloc(1, sizeof *c);
+    if (!c) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    c->m = m;
+    c->qt = it_qdot();
+    c->kt = it_kernels();
+    int st;
+    const it_llm_hparams *h = &m->hp;
+    if ((st = it_kv_init(&c->kv, h->n_layer, h->n_head_kv * h->head_dim, d.n_ctx, d.n_seq, d.n_blocks, !d.kv_f32, e)))
+        goto fail;
+    c->tp = it_threadpool_create(d.n_threads);
+    if (!c->tp) { st = it_fail(e, INGOT_ERR_NOMEM, "cannot create the thread pool"); goto fail; }
+    c->nthreads = it_threadpool_size(c->tp);
+    int64_t wide = h->n_embd > h->n_head * h->head_dim ? h->n_embd : h->n_head * h->head_dim;
+    if (h->n_ff > wide) wide = h->n_ff;
+    int64_t att = d.n_ctx + h->head_dim;
+    c->tstride = (wide > att ? wide : att) + 16;
+    c->tscratch = it_malloc((size_t)c->tstride * (size_t)c->nthreads * sizeof(float));
+    if (!c->tscratch) { st = it_fail(e, INGOT_ERR_NOMEM, "out of memory"); goto fail; }
+    if ((st = grow(c, 1, e))) goto fail;
+    *out = c;
+    return 0;
+fail:
+    it_llm_ctx_free(c);
+    return st;
+}
+
+void it_llm_ctx_free(it_llm_ctx *c) {
+    if (!c) return;
+    it_threadpool_free(c->tp);
+    it_kv_free(&c->kv);
+    float *bufs[] = {c->x, c->xn, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->rope, c->tscratch};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) it_free(bufs[i]);
+    it_free(c->xq);
+    free(c);
+}
+
+int it_llm_seq_truncate(it_llm_ctx *c, int s, int64_t len, it_err *e) {
+    if (s < 0 || s >= c->kv.n_seq) return it_fail(e, INGOT_ERR_INVALID_ARG, "sequence id %d out of range", s);
+    if (len > c->kv.seq[s].len) len = c->kv.seq[s].len;
+    return it_kv_seq_resize(&c->kv, s, len < 0 ? 0 : len, e);
+}
+
+int64_t it_llm_seq_len(const it_llm_ctx *c, int s) {
+    return s >= 0 && s < c->kv.n_seq ? c->kv.seq[s].len : -1;
+}
+
+/* ---------------------------------------------------------------- matrix products */
+
+typedef struct mm_job {
+    const it_llm_ctx *c;
+    const it_llm_weight *w;
+    const float *x;   /* [T][ldx] */
+    int64_t ldx;
+    const uint8_t *xq; /* [T][xq_rb] Q8_0 rows, when qf */
+    int64_t xq_rb;
+    int64_t T;
+    float *y;         /* [T][ldy] */
+    int64_t ldy;
+    it_qdot_fn qf;
+} mm_job;
+
+static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    const mm_job *j = arg;
+    const it_llm_weight *w = j->w;
+    const int64_t n = w->n_in;
+    float *tmp = j->c->tscratch + (size_t)tid * (size_t)j->c->tstride;
+    float (*sdot)(const float *, const float *, int64_t) = j->c->kt->sdot;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *wr = (const uint8_t *)w->data + r * w->row_bytes;
+        if (j->qf) {
+            for (int64_t t = 0; t < j->T; t++) j->y[t * j->ldy + r] = j->qf(wr, j->xq + t * j->xq_rb, n);
+            continue;
+        }
+        const float *row = (const float *)wr;
+        if (w->type != IT_GGML_F32) {
+            it_dequant_row(w->type, wr, tmp, n);
+            row = tmp;
+        }
+        for (int64_t t = 0; t < j->T; t++) j->y[t * j->ldy + r] = sdot(row, j->x + t * j->ldx, n);
+    }
+}
+
+static it_qdot_fn qdot_for(const it_llm_ctx *c, uint32_t type) {
+    if (type == IT_GGML_Q8_0) return c->qt->q8_0;
+    if (type == IT_GGML_Q4_0) return c->qt->q4_0;
+    return NULL;
+}
+
+/* Quantize T rows of x (n each) to Q8_0 into c->xq; returns the row stride. */
+static int64_t quant_x(it_llm_ctx *c, const float *x, int64_t ldx, int64_t T, int64_t n) {
+    int64_t rb = n / IT_QK * (int64_t)sizeof(it_block_q8_0);
+    for (int64_t t = 0; t < T; t++) it_quant_row(IT_GGML_Q8_0, x + t * ldx, c->xq + t * rb, n);
+    return rb;
+}
+
+/* y[t][r] = w[r] . x[t] for r < n_out. xq_ready: x was already quantized (shared input). */
+static void matmul(it_llm_ctx *c, const it_llm_weight *w, const float *x, int64_t ldx, int64_t T, float *y,
+                   int64_t ldy, int *xq_ready) {
+    mm_job j = {c, w, x, ldx, c->xq, 0, T, y, ldy, qdot_for(c, w->type)};
+    if (j.qf) {
+        if (!*xq_ready) quant_x(c, x, ldx, T, w->n_in);
+        *xq_ready = 1;
+        j.xq_rb = w->n_in / IT_QK * (int64_t)sizeof(it_block_q8_0);
+    }
+    int64_t grain = w->n_out / ((int64_t)c->nthreads * 4);
+    if (grain < 4) grain = 4;
+    if (T * w->n_out * w->n_in < 65536 || c->nthreads == 1) mm_rows(&j, 0, w->n_out, 0);
+    else it_parallel_for(c->tp, w->n_out, grain, mm_rows, &j);
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+/* w as floats: in place when F32, else dequantized into tmp. */
+static const float *vec_f32(const it_llm_weight *w, float *tmp) {
+    if (w->type == IT_GGML_F32) return w->data;
+    it_dequant_row(w->type, w->data, tmp, w->n_in);
+    return tmp;
+}
+
+static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps, int plus1) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * (plus1 ? 1.0f + w[i] : w[i]);
+}
+
+/* rotate n_heads heads of head_dim in v by the token's cos/sin table cs[n_rot/2][2] */
+static void rope(float *v, int64_t n_heads, int64_t hd, int64_t n_rot, int type, const float *cs) {
+    int64_t half = n_rot / 2;
+    for (int64_t hh = 0; hh < n_heads; hh++) {
+        float *p = v + hh * hd;
+        for (int64_t i = 0; i < half; i++) {
+            float c = cs[2 * i], s = cs[2 * i + 1];
+            float *a = type == IT_ROPE_NEOX ? p + i : p + 2 * i;
+            float *b = type == IT_ROPE_NEOX ? p + i + half : p + 2 * i + 1;
+            float x0 = *a, x1 = *b;
+            *a = x0 * c - x1 * s;
+            *b = x0 * s + x1 * c;
+        }
+    }
+}
+
+static float gelu(float x) {
+    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+
+/* ---------------------------------------------------------------- attention */
+
+typedef struct attn_job {
+    it_llm_ctx *c;
+    const it_llm_batch *b;
+    int64_t layer;
+    float scale;
+} attn_job;
+
+static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
+    const attn_job *j = arg;
+    it_llm_ctx *c = j->c;
+    const it_llm_hparams *h = &c->m->hp;
+    const it_kv_cache *kv = &c->kv;
+    const int64_t hd = h->head_dim, qd = h->n_head * hd, group = h->n_head / h->n_head_kv;
+    float *sc = c->tscratch + (size_t)tid * (size_t)c->tstride;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t t = i / h->n_head, hh = i % h->n_head, g = hh / group;
+        int s = j->b->seq[t];
+        int64_t np = (int64_t)j->b->pos[t] + 1;
+        const float *q = c->q + t * qd + hh * hd;
+        float *out = sc + np;
+        float mx = -INFINITY;
+        for (int64_t p = 0; p < np; p++) {
+            const void *kp = it_kv_entry(kv, kv->k, j->layer, s, p);
+            float d = kv->f16 ? c->qt->dot_f16((const uint16_t *)kp + g * hd, q, hd)
+                              : c->kt->sdot((const float *)kp + g * hd, q, hd);
+            sc[p] = d * j->scale;
+            if (sc[p] > mx) mx = sc[p];
+        }
+        float sum = 0;
+        for (int64_t p = 0; p < np; p++) {
+            sc[p] = expf(sc[p] - mx);
+            sum += sc[p];
+        }
+        memset(out, 0, (size_t)hd * sizeof *out);
+        for (int64_t p = 0; p < np; p++) {
+            const void *vp = it_kv_entry(kv, kv->v, j->layer, s, p);
+            if (kv->f16) c->qt->axpy_f16(out, sc[p], (const uint16_t *)vp + g * hd, hd);
+            else {
+                const float *vf = (const float *)vp + g * hd;
+                for (int64_t k = 0; k < hd; k++) out[k] += sc[p] * vf[k];
+            }
+        }
+        float inv = 1.0f / sum;
+        float *dst = c->att + t * qd + hh * hd;
+        for (int64_t k = 0; k < hd; k++) dst[k] = out[k] * inv;
+    }
+}
+
+/* ---------------------------------------------------------------- decode */
+
+static int check_batch(it_llm_ctx *c, const it_llm_batch *b, int64_t *n_out, it_err *e) {
+    const it_llm_hparams *h = &c->m->hp;
+    if (!b || b->n <= 0 || !b->token || !b->pos || !b->seq)
+        return it_fail(e, INGOT_ERR_INVALID_ARG, "empty or incomplete batch");
+    int64_t *next = malloc((size_t)c->kv.n_seq * sizeof *next);
+    if (!next) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    for (int s = 0; s < c->kv.n_seq; s++) next[s] = -1;
+    int st = 0;
+    *n_out = 0;
+    for (int64_t i = 0; i < b->n && !st; i++) {
+        int32_t tok = b->token[i], s = b->seq[i];
+        int64_t p = b->pos[i];
+        if (tok < 0 || tok >= h->n_vocab)
+            st = it_fail(e, INGOT_ERR_INVALID_ARG, "batch token %lld: id %d is outside the vocabulary [0, %lld)",
+                         (long long)i, tok, (long long)h->n_vocab);
+        else if (s < 0 || s >= c->kv.n_seq)
+            st = it_fail(e, INGOT_ERR_INVALID_ARG, "batch token %lld: sequence id %d is outside [0, %d)", (long long)i,
+                         s, c->kv.n_seq);
+        else if (p < 0 || p >= c->kv.n_ctx)
+            st = it_fail(e, INGOT_ERR_LIMIT,
+                         "sequence %d: position %lld is past the context (n_ctx = %lld positions per sequence)", s,
+                         (long long)p, (long long)c->kv.n_ctx);
+        else if (next[s] < 0 ? p > c->kv.seq[s].len : p != next[s])
+            st = it_fail(e, INGOT_ERR_INVALID_ARG, "sequence %d: position %lld does not continue it (expected %lld)", s,
+                         (long long)p, (long long)(next[s] < 0 ? c->kv.seq[s].len : next[s]));
+        else next[s] = p + 1;
+        if (!b->logits || b->logits[i]) (*n_out)++;
+    }
+    if (!st) { /* all block needs at once, so that resizing below cannot fail half way */
+        int64_t need = 0;
+        for (int s = 0; s < c->kv.n_seq; s++)
+            if (next[s] >= 0) {
+                int64_t nb = (next[s] + IT_KV_BLOCK - 1) / IT_KV_BLOCK - c->kv.seq[s].n_blocks;
+                if (nb > 0) need += nb;
+            }
+        if (need > c->kv.n_free)
+            st = it_fail(e, INGOT_ERR_LIMIT, "kv cache full: the batch needs %lld more blocks of %d positions, %lld free",
+                         (long long)need, IT_KV_BLOCK, (long long)c->kv.n_free);
+    }
+    for (int s = 0; s < c->kv.n_seq && !st; s++)
+        if (next[s] >= 0) st = it_kv_seq_resize(&c->kv, s, next[s], e);
+    free(next);
+    return st;
+}
+
+int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e) {
+    const it_llm_model *m = c->m;
+    const it_llm_hparams *h = &m->hp;
+    int64_t n_out;
+    int st;
+    if ((st = check_batch(c, b, &n_out, e))) return st;
+    const int64_t T = b->n, D = h->n_embd, hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
+    const int64_t wide = D > qd ? D : qd, half = h->n_rot / 2;
+    if ((st = grow(c, T, e))) return st;
+    const int plus1 = (m->arch->flags & IT_ARCH_NORM_PLUS1) != 0;
+    float *vt = c->tscratch; /* thread 0's scratch: 1-D weights outside parallel regions */
+
+    for (int64_t t = 0; t < T; t++) {
+        it_dequant_row(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + b->token[t] * m->tok_embd.row_bytes,
+                       c->x + t * D, D);
+        if (h->embd_scale != 1)
+            for (int64_t i = 0; i < D; i++) c->x[t * D + i] *= h->embd_scale;
+        float *cs = c->rope + t * (half > 0 ? 2 * half : 2);
+        for (int64_t i = 0; i < half; i++) {
+            float th = (float)b->pos[t] * m->rope_inv_freq[i];
+            cs[2 * i] = cosf(th) * m->rope_mscale;
+            cs[2 * i + 1] = sinf(th) * m->rope_mscale;
+        }
+    }
+    const float scale = h->attn_scale > 0 ? h->attn_scale : 1.0f / sqrtf((float)hd);
+
+    for (int64_t l = 0; l < h->n_layer; l++) {
+        const it_llm_layer *L = &m->layers[l];
+        const float *w = vec_f32(&L->attn_norm, vt);
+        for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->x + t * D, w, D, h->norm_eps, plus1);
+        int xq = 0;
+        matmul(c, &L->wq, c->xn, wide, T, c->q, qd, &xq);
+        matmul(c, &L->wk, c->xn, wide, T, c->k, kvd, &xq);
+        matmul(c, &L->wv, c->xn, wide, T, c->v, kvd, &xq);
+        const it_llm_weight *bias[3] = {&L->bq, &L->bk, &L->bv};
+        float *dst[3] = {c->q, c->k, c->v};
+        int64_t dims[3] = {qd, kvd, kvd};
+        for (int k = 0; k < 3; k++) {
+            if (!bias[k]->data) continue;
+            const float *bv = vec_f32(bias[k], vt);
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t i = 0; i < dims[k]; i++) dst[k][t * dims[k] + i] += bv[i];
+        }
+        if (L->q_norm.data) {
+            const float *qn = vec_f32(&L->q_norm, vt);
+            for (int64_t t = 0; t < T * h->n_head; t++) rmsnorm(c->q + t * hd, c->q + t * hd, qn, hd, h->norm_eps, plus1);
+            const float *kn = vec_f32(&L->k_norm, vt);
+            for (int64_t t = 0; t < T * h->n_head_kv; t++)
+                rmsnorm(c->k + t * hd, c->k + t * hd, kn, hd, h->norm_eps, plus1);
+        }
+        for (int64_t t = 0; t < T; t++) {
+            const float *cs = c->rope + t * (half > 0 ? 2 * half : 2);
+            rope(c->q + t * qd, h->n_head, hd, h->n_rot, h->rope_type, cs);
+            rope(c->k + t * kvd, h->n_head_kv, hd, h->n_rot, h->rope_type, cs);
+            void *kp = it_kv_entry(&c->kv, c->kv.k, l, b->seq[t], b->pos[t]);
+            void *vp = it_kv_entry(&c->kv, c->kv.v, l, b->seq[t], b->pos[t]);
+            if (c->kv.f16) {
+                for (int64_t i = 0; i < kvd; i++) {
+                    ((uint16_t *)kp)[i] = it_f32_to_f16(c->k[t * kvd + i]);
+                    ((uint16_t *)vp)[i] = it_f32_to_f16(c->v[t * kvd + i]);
+                }
+            } else {
+                memcpy(kp, c->k + t * kvd, (size_t)kvd * sizeof(float));
+                memcpy(vp, c->v + t * kvd, (size_t)kvd * sizeof(float));
+            }
+        }
+        attn_job aj = {c, b, l, scale};
+        if (T * h->n_head == 1 || c->nthreads == 1) attn_items(&aj, 0, T * h->n_head, 0);
+        else it_parallel_for(c->tp, T * h->n_head, 1, attn_items, &aj);
+        xq = 0;
+        matmul(c, &L->wo, c->att, qd, T, c->xn, wide, &xq);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < D; i++) c->x[t * D + i] += c->xn[t * wide + i];
+
+        w = vec_f32(&L->ffn_norm, vt);
+        for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->x + t * D, w, D, h->norm_eps, plus1);
+        xq = 0;
+        matmul(c, &L->w_gate, c->xn, wide, T, c->ffa, h->n_ff, &xq);
+        matmul(c, &L->w_up, c->xn, wide, T, c->ffb, h->n_ff, &xq);
+        int64_t nf = T * h->n_ff;
+        if (h->ffn_act == IT_FFN_GELU)
+            for (int64_t i = 0; i < nf; i++) c->ffa[i] = gelu(c->ffa[i]) * c->ffb[i];
+        else
+            for (int64_t i = 0; i < nf; i++) {
+                float g = c->ffa[i];
+                c->ffa[i] = g / (1.0f + expf(-g)) * c->ffb[i];
+            }
+        xq = 0;
+        matmul(c, &L->w_down, c->ffa, h->n_ff, T, c->xn, wide, &xq);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < D; i++) c->x[t * D + i] += c->xn[t * wide + i];
+    }
+
+    if (n_out == 0 || !logits) return 0;
+    const float *w = vec_f32(&m->output_norm, vt);
+    int64_t o = 0;
+    for (int64_t t = 0; t < T; t++)
+        if (!b->logits || b->logits[t]) rmsnorm(c->xn + (o++) * wide, c->x + t * D, w, D, h->norm_eps, plus1);
+    int xq = 0;
+    matmul(c, &m->output, c->xn, wide, n_out, logits, h->n_vocab, &xq);
+    if (h->final_softcap > 0)
+        for (int64_t i = 0; i < n_out * h->n_vocab; i++)
+            logits[i] = tanhf(logits[i] / h->final_softcap) * h->final_softcap;
+    return 0;
+}
