@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="build-essential cmake clang libclang-rt-14-dev llvm python3 python3-venv python3-pip libcmocka-dev libpcre2-dev pkg-config"
+PKGS="build-essential cmake clang libclang-rt-14-dev llvm python3 python3-venv python3-pip libcmocka-dev libpcre2-dev libmicrohttpd-dev libjansson-dev pkg-config curl"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup: creating the Python virtual environment .venv"
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import numpy, onnx, onnxruntime" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import numpy, onnx, onnxruntime, tritonclient.http, openai, gguf" >/dev/null 2>&1; then
     echo "setup: installing test tooling from PyPI into .venv"
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -r scripts/requirements-test.txt
