@@ -103,10 +103,14 @@ int cmd_info(int argc, char **argv) {
     const char *path = cli_model(argc, argv);
     long rss0 = cli_rss_kib(NULL);
     double t0 = now_ms();
-    ingot_model *m = load_mode(path, 0);
+    int full = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--load")) full = 1;
+    /* default: read the structure only (no folding or weight packing): fast on any size */
+    ingot_model *m = load_mode(path, !full);
     double t1 = now_ms();
-    int prepared = m != NULL;
-    if (!m) {
+    int prepared = full && m != NULL;
+    if (!m && full) {
         fprintf(stderr, "ingot info: showing the model's structure only\n");
         m = load_mode(path, 1);
         t1 = now_ms();
@@ -138,13 +142,15 @@ int cmd_info(int argc, char **argv) {
     printf("nodes:        %lld\n", (long long)s.n_nodes);
     printf("initializers: %lld (%.2f MiB of parameters)\n", (long long)s.n_initializers, s.param_bytes / 1048576.0);
     printf("file:         %.2f MiB mapped read-only\n", s.mapped_bytes / 1048576.0);
-    printf("load:         %.1f ms, resident memory %.1f MiB after load (+%.1f MiB, peak %.1f MiB)\n", t1 - t0,
-           rss1 / 1024.0, (rss1 - rss0) / 1024.0, peak / 1024.0);
+    printf("%s %.1f ms, resident memory %.1f MiB after (+%.1f MiB, peak %.1f MiB)\n",
+           full ? "load:        " : "read:        ", t1 - t0, rss1 / 1024.0, (rss1 - rss0) / 1024.0, peak / 1024.0);
     printf("kernels:      %s\n", ingot_isa_name());
     printf("operators:\n");
     int missing = 0;
     ingot_model_op_histogram(m, print_hist, &missing);
-    if (!prepared) printf("status:       cannot run here%s\n", missing ? ": operators above are not implemented" : "");
+    if (missing) printf("status:       cannot run here: the operators marked above are not implemented\n");
+    else if (full && !prepared) printf("status:       cannot be prepared to run (see the error above)\n");
+    else printf("status:       %s\n", full ? "loaded and prepared to run" : "every operator is implemented (--load prepares it to run and reports memory)");
     ingot_model_free(m);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 #include "ops/registry.h"
@@ -65,6 +66,10 @@ static ingot_status finish_load(ingot_model *m, char *err, size_t errlen) {
     }
     if (!st) st = it_graph_fuse(g, &e);
     if (!st) st = it_graph_prepare(g, &e);
+    /* Weights that operators packed in prepare are no longer read from the file:
+     * drop the mapping's resident pages (clean file pages, faulted back in on the
+     * next touch), so memory after load is one copy of the weights, not two. */
+    if (!st && m->map && m->map_len) madvise(m->map, m->map_len, MADV_DONTNEED);
 inputs:
     if (!st) {
         m->input_index = calloc((size_t)g->n_inputs + 1, sizeof(int));
