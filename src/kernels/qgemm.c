@@ -206,6 +206,12 @@ typedef struct gemm_job {
     int a_unsigned;
     const it_qepi *ep;
     int64_t mpan, npan, mblk, nmb; /* panels, M panels per work item, M blocks */
+    /* it_qgemm_b: B unpacked, each B panel packed by the worker that uses it into
+     * its own slice of bws (NULL Bp) */
+    const it_qbsrc *bsrc;
+    int64_t K;
+    uint8_t *bws;
+    int64_t bws_bytes; /* per thread */
 } gemm_job;
 
 static void epilogue_tile(const gemm_job *g, int32_t *tile, int64_t m0, int mm, int64_t n0, int nn) {
@@ -262,15 +268,36 @@ static void epilogue_tile(const gemm_job *g, int32_t *tile, int64_t m0, int mm, 
     }
 }
 
+/* B panel nb (columns [nb * nr, +nr) of the unpacked source) into dst. */
+static void pack_panel(const it_qgemm_tier *t, const it_qbsrc *b, int64_t nb, int64_t N, int64_t K, int64_t kp,
+                       uint8_t *dst) {
+    int64_t n0 = nb * t->nr, nn = N - n0 < t->nr ? N - n0 : t->nr;
+    if (t->pack_b) {
+        t->pack_b(b->src + n0, b->ld, K, (int)nn, (uint8_t)(b->flip ? 0x80 : 0), b->psigned, dst);
+        return;
+    }
+    pack_job j = {t, t->nr, nn, K, kp, 1, b->ld, b->src + n0, (uint8_t)(b->flip ? 0x80 : 0), b->psigned, dst, NULL};
+    pack_range(&j, 0, 1, 0);
+}
+
 static void gemm_range(void *arg, int64_t w0, int64_t w1, int tid) {
-    (void)tid;
     const gemm_job *g = arg;
     const it_qgemm_tier *t = g->t;
     const int mr = t->mr, nr = t->nr;
     int32_t tile[MAX_TILE];
+    int64_t packed = -1;
     for (int64_t w = w0; w < w1; w++) {
         int64_t nb = w / g->nmb, mb = w % g->nmb;
-        const uint8_t *bp = g->Bp + nb * nr * g->kp * t->elem;
+        const uint8_t *bp;
+        if (g->bsrc) { /* consecutive items share a panel: pack it once */
+            uint8_t *dst = g->bws + (int64_t)tid * g->bws_bytes;
+            if (packed != nb) {
+                pack_panel(t, g->bsrc, nb, g->N, g->K, g->kp, dst);
+                packed = nb;
+            }
+            bp = dst;
+        } else
+            bp = g->Bp + nb * nr * g->kp * t->elem;
         int64_t n0 = nb * nr;
         int nn = (int)(g->N - n0 < nr ? g->N - n0 : nr);
         int64_t pe = (mb + 1) * g->mblk < g->mpan ? (mb + 1) * g->mblk : g->mpan;
@@ -295,10 +322,34 @@ static void gemm_range(void *arg, int64_t w0, int64_t w1, int tid) {
     }
 }
 
+int64_t it_qgemm_b_ws_bytes(const it_qgemm_tier *t, int64_t K, int nthreads) {
+    int64_t r = it_qpack_bytes(t, 1, t->nr, K);
+    if (r < 0) return -1;
+    r = (int64_t)it_align_up((size_t)r, 64);
+    return it_mul_ok(r, nthreads < 1 ? 1 : nthreads, &r) ? r : -1;
+}
+
+static void gemm_run(it_threadpool *tp, gemm_job *gp);
+
 void it_qgemm(it_threadpool *tp, const it_qgemm_tier *t, int64_t M, int64_t N, int64_t K, const void *Ap,
               const void *Bp, int a_unsigned, const it_qepi *ep) {
     if (M <= 0 || N <= 0) return;
-    gemm_job g = {t, M, N, (K + t->kg - 1) / t->kg * t->kg, Ap, Bp, a_unsigned, ep, 0, 0, 0, 0};
+    gemm_job g = {t, M, N, (K + t->kg - 1) / t->kg * t->kg, Ap, Bp, a_unsigned, ep, 0, 0, 0, 0, NULL, K, NULL, 0};
+    gemm_run(tp, &g);
+}
+
+void it_qgemm_b(it_threadpool *tp, const it_qgemm_tier *t, int64_t M, int64_t N, int64_t K, const void *Ap,
+                const it_qbsrc *b, void *ws, int a_unsigned, const it_qepi *ep) {
+    if (M <= 0 || N <= 0) return;
+    gemm_job g = {t, M, N, (K + t->kg - 1) / t->kg * t->kg, Ap, NULL, a_unsigned, ep, 0, 0, 0, 0, b, K, ws,
+                  it_qgemm_b_ws_bytes(t, K, 1)};
+    gemm_run(tp, &g);
+}
+
+static void gemm_run(it_threadpool *tp, gemm_job *gp) {
+    gemm_job g = *gp;
+    const it_qgemm_tier *t = g.t;
+    const int64_t M = g.M, N = g.N, K = g.K;
     g.mpan = (M + t->mr - 1) / t->mr;
     g.npan = (N + t->nr - 1) / t->nr;
     int nth = it_threadpool_size(tp);

@@ -110,6 +110,21 @@ typedef struct it_qepi {
 void it_qgemm(it_threadpool *tp, const it_qgemm_tier *t, int64_t M, int64_t N, int64_t K, const void *Ap,
               const void *Bp, int a_unsigned, const it_qepi *ep);
 
+/* B operand left unpacked: element (k, n) is src[k * ld + n] (K rows of N
+ * contiguous bytes), xor 0x80 when flip, values signed when psigned. */
+typedef struct it_qbsrc {
+    const uint8_t *src;
+    int64_t ld;
+    int flip, psigned;
+} it_qbsrc;
+
+/* it_qgemm with B packed panel by panel inside the workers (no separate
+ * packing pass, no column sums: the epilogue must not need col_s). ws holds
+ * it_qgemm_b_ws_bytes(t, K, threads of tp) bytes (-1 on overflow). */
+int64_t it_qgemm_b_ws_bytes(const it_qgemm_tier *t, int64_t K, int nthreads);
+void it_qgemm_b(it_threadpool *tp, const it_qgemm_tier *t, int64_t M, int64_t N, int64_t K, const void *Ap,
+                const it_qbsrc *b, void *ws, int a_unsigned, const it_qepi *ep);
+
 /* Scalar requantization, the reference for the tiers' requant. */
 void it_qrequant_ref(const int32_t *acc, int64_t n, int32_t add, const float *scale, int scale_vec, int32_t zp,
                      int out_s8, void *out);

@@ -391,6 +391,7 @@ typedef struct qconv_w {
     int32_t *rowsum, *wz, *dw;
     int8_t *dw8; /* depthwise (w - wz) as int8 when every value fits (dw8_ok) */
     int dw8_ok;
+    float *sc;   /* QLinearConv with constant scales: x_scale * w_scale[m] / y_scale, [M] */
     int any_wz;
     void *mem; /* heap block when owned by node->state */
 } qconv_w;
@@ -463,8 +464,14 @@ static int qconv_w_build(qconv_w *q, const it_tensor *w, const it_tensor *wzt, i
 static void qconv_w_free(void *p) {
     qconv_w *q = p;
     if (!q) return;
+    it_free(q->sc);
     it_free(q->mem);
     it_free(q);
+}
+
+/* Requantization scales of QLinearConv: x_scale * w_scale[m or 0] / y_scale. */
+static void conv_scales(float xs, const it_tensor *ws, float ys, int64_t M, float *out) {
+    for (int64_t m = 0; m < M; m++) out[m] = xs * (float)it_get_f64(ws->data, ws->dtype, it_count(ws) == 1 ? 0 : m) / ys;
 }
 
 /* prepare for QLinearConv (w at 3, w_zp at 5) and ConvInteger (w at 1, w_zp at 3) */
@@ -485,6 +492,15 @@ static int qconv_prepare_at(it_node *n, const it_graph *g, it_err *e, int wi, in
     if (st) {
         it_free(q);
         return st;
+    }
+    if (wi == 3) { /* constant scales: computed once here instead of on every run */
+        const it_tensor *xs = it_node_const_input(g, n, 1), *ws = it_node_const_input(g, n, 4);
+        const it_tensor *ys = n->n_in > 6 ? it_node_const_input(g, n, 6) : NULL;
+        if (xs && ws && ys && is_scale_type(xs->dtype) && is_scale_type(ws->dtype) && is_scale_type(ys->dtype) &&
+            it_count(xs) == 1 && it_count(ys) == 1 && (it_count(ws) == 1 || it_count(ws) == q->M) &&
+            (q->sc = it_malloc((size_t)q->M * 4)))
+            conv_scales((float)it_get_f64(xs->data, xs->dtype, 0), ws, (float)it_get_f64(ys->data, ys->dtype, 0),
+                        q->M, q->sc);
     }
     n->state = q;
     return 0;
@@ -656,7 +672,11 @@ static int qconv_exec(it_opctx *c, qconv_run_args *a) {
     int flip_b = a->x_s8 == w->w_s8;
     int pb_s8 = !w->w_s8;
     int32_t xzp = flip_b ? (a->x_s8 ? a->xz + 128 : a->xz - 128) : a->xz;
-    int64_t bbytes = it_qpack_bytes(t, 1, NN, K), colbytes;
+    /* without weight zero points no column sums are needed: B panels are then
+     * packed inside the GEMM's workers (it_qgemm_b), not in a pass of their own */
+    int fused = !w->any_wz;
+    int64_t bbytes = fused ? it_qgemm_b_ws_bytes(t, K, it_threadpool_size(c->tp)) : it_qpack_bytes(t, 1, NN, K);
+    int64_t colbytes;
     if (bbytes < 0 || !it_mul_ok(K, NN, &colbytes)) return it_opfail(c, INGOT_ERR_SHAPE, "convolution too large");
     uint8_t *bp = it_scratch(c, (size_t)bbytes);
     int32_t *colsum = w->any_wz ? it_scratch(c, (size_t)NN * 4) : NULL;
@@ -678,7 +698,7 @@ static int qconv_exec(it_opctx *c, qconv_run_args *a) {
                 src = a->col;
                 s_k = NN;
             }
-            it_qpack(c->tp, t, 1, NN, K, src, 1, s_k, flip_b, pb_s8, bp, colsum);
+            if (!fused) it_qpack(c->tp, t, 1, NN, K, src, 1, s_k, flip_b, pb_s8, bp, colsum);
             it_qepi ep = {0};
             ep.row_add = radd + gi * Mg;
             if (w->any_wz) {
@@ -692,7 +712,11 @@ static int qconv_exec(it_opctx *c, qconv_run_args *a) {
             ep.C = (uint8_t *)a->y + (size_t)((n * g->M + gi * Mg) * NN) * osz;
             ep.ldc_m = NN;
             ep.ldc_n = 1;
-            it_qgemm(c->tp, t, Mg, NN, K, w->wp + gi * w->gbytes, bp, !w->w_s8, &ep);
+            if (fused) {
+                it_qbsrc bs = {src, s_k, flip_b, pb_s8};
+                it_qgemm_b(c->tp, t, Mg, NN, K, w->wp + gi * w->gbytes, &bs, bp, !w->w_s8, &ep);
+            } else
+                it_qgemm(c->tp, t, Mg, NN, K, w->wp + gi * w->gbytes, bp, !w->w_s8, &ep);
         }
     return 0;
 }
@@ -735,11 +759,13 @@ static int qconv_common(it_opctx *c, int qlinear) {
         out_dt = yzt ? yzt->dtype : x->dtype;
         if (!is_q8(out_dt)) return it_opfail(c, INGOT_ERR_UNSUPPORTED, "output type %s", it_dtype_name(out_dt));
         if ((st = zp_scalar(c, 7, 0, &a.yz))) return st;
-        float *sc = it_scratch(c, (size_t)M * 4);
-        if (!sc) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
-        for (int64_t m = 0; m < M; m++)
-            sc[m] = xs * (float)it_get_f64(ws->data, ws->dtype, it_count(ws) == 1 ? 0 : m) / ys;
-        a.scales = sc;
+        if (q->sc && q == c->node->state) a.scales = q->sc;
+        else {
+            float *sc = it_scratch(c, (size_t)M * 4);
+            if (!sc) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
+            conv_scales(xs, ws, ys, M, sc);
+            a.scales = sc;
+        }
         if (bt) {
             if (bt->dtype != IT_I32 || it_count(bt) != M)
                 return it_opfail(c, INGOT_ERR_SHAPE, "bias must be int32 with %lld entries", (long long)M);

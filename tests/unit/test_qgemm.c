@@ -3,8 +3,9 @@
  * AVX-512 VNNI) against a naive int64 product on odd shapes and tails: both
  * operand signedness layouts, flips while packing, per-row / per-column zero
  * points, bias, int32 output and requantization (per-row and per-column
- * scales, u8 and s8, strided output), plus the requantization, depthwise
- * (row and flattened-plane) and QuantizeLinear kernels. Exit status non-zero on any mismatch.
+ * scales, u8 and s8, strided output; B packed inside the workers by
+ * it_qgemm_b), plus the requantization, depthwise (row and flattened plane)
+ * and QuantizeLinear kernels. Exit status non-zero on any mismatch.
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +18,25 @@ static uint32_t rng = 12345;
 static uint32_t rnd(void) {
     rng = rng * 1664525u + 1013904223u;
     return rng >> 8;
+}
+
+/* it_qgemm_b (B packed inside the workers) must give what it_qgemm gave in
+ * ep->C, when the epilogue needs no column sums */
+static int check_fused_b(const it_qgemm_tier *t, it_threadpool *tp, int64_t M, int64_t N, int64_t K, const void *Ap,
+                         const uint8_t *B, int b_s8, int a_unsigned, const it_qepi *ep, size_t osz) {
+    for (int64_t m = 0; m < M; m++)
+        if (ep->row_z[m]) return 0;
+    size_t bytes = (size_t)(M * N) * osz;
+    void *C2 = calloc(bytes, 1), *ws = malloc((size_t)it_qgemm_b_ws_bytes(t, K, it_threadpool_size(tp)));
+    it_qepi e2 = *ep;
+    e2.C = C2;
+    it_qbsrc bs = {B, N, 0, b_s8};
+    it_qgemm_b(tp, t, M, N, K, Ap, &bs, ws, a_unsigned, &e2);
+    int bad = memcmp(C2, ep->C, bytes) != 0;
+    if (bad) printf("  %s it_qgemm_b differs M=%lld N=%lld K=%lld\n", t->name, (long long)M, (long long)N, (long long)K);
+    free(C2);
+    free(ws);
+    return bad;
 }
 
 static int check_case(const it_qgemm_tier *t, it_threadpool *tp, int64_t M, int64_t N, int64_t K, int a_s8, int b_s8,
@@ -78,6 +98,7 @@ static int check_case(const it_qgemm_tier *t, it_threadpool *tp, int64_t M, int6
         ep.ldc_m = (mode & 4) ? 1 : N;
         ep.ldc_n = (mode & 4) ? M : 1;
         it_qgemm(tp, t, M, N, K, Ap, Bp, a_unsigned, &ep);
+        bad |= check_fused_b(t, tp, M, N, K, Ap, B, b_s8, a_unsigned, &ep, 1);
         for (int64_t m = 0; m < M && !bad; m++)
             for (int64_t n = 0; n < N; n++) {
                 int32_t acc = (int32_t)ref[m * N + n];
@@ -103,6 +124,7 @@ static int check_case(const it_qgemm_tier *t, it_threadpool *tp, int64_t M, int6
         ep.ldc_m = N;
         ep.ldc_n = 1;
         it_qgemm(tp, t, M, N, K, Ap, Bp, a_unsigned, &ep);
+        bad |= check_fused_b(t, tp, M, N, K, Ap, B, b_s8, a_unsigned, &ep, 4);
         for (int64_t i = 0; i < M * N; i++)
             if (C[i] != (int32_t)ref[i]) {
                 printf("  %s M=%lld N=%lld K=%lld a_s8=%d b_s8=%d: C[%lld] = %d, want %lld\n", t->name, (long long)M,

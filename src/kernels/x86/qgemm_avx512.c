@@ -33,6 +33,27 @@
         x = _mm512_set1_epi32(ag[7]); DP(c70, x, b0); DP(c71, x, b1);                         \
     }
 
+/* Narrow tail panels (nn <= 24 or <= 16 columns, e.g. 7x7 = 49 = 32 + 17 and
+ * 14x14 = 196 = 6 * 32 + 4 output positions): skip the unused half of B, or do
+ * it at 256 bits (half the cost on Zen 4's double-pumped 512-bit units). */
+#define DP_UA_Y(acc, av, bv) acc = _mm256_dpbusd_epi32(acc, av, bv)
+#define DP_SA_Y(acc, av, bv) acc = _mm256_dpbusd_epi32(acc, bv, av)
+#define MICRO_BODY_N(DP, DPY, WIDE)                                                          \
+    for (int64_t g = 0; g < ng; g++) {                                                       \
+        __m512i b0 = _mm512_loadu_si512((const void *)(B + g * NR * KG));                    \
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(B + g * NR * KG + 64));            \
+        const int32_t *ag = (const int32_t *)(const void *)(A + g * MR * KG);                \
+        __m512i x;                                                                           \
+        x = _mm512_set1_epi32(ag[0]); DP(c00, x, b0); if (WIDE) DPY(y0, _mm512_castsi512_si256(x), b1); \
+        x = _mm512_set1_epi32(ag[1]); DP(c10, x, b0); if (WIDE) DPY(y1, _mm512_castsi512_si256(x), b1); \
+        x = _mm512_set1_epi32(ag[2]); DP(c20, x, b0); if (WIDE) DPY(y2, _mm512_castsi512_si256(x), b1); \
+        x = _mm512_set1_epi32(ag[3]); DP(c30, x, b0); if (WIDE) DPY(y3, _mm512_castsi512_si256(x), b1); \
+        x = _mm512_set1_epi32(ag[4]); DP(c40, x, b0); if (WIDE) DPY(y4, _mm512_castsi512_si256(x), b1); \
+        x = _mm512_set1_epi32(ag[5]); DP(c50, x, b0); if (WIDE) DPY(y5, _mm512_castsi512_si256(x), b1); \
+        x = _mm512_set1_epi32(ag[6]); DP(c60, x, b0); if (WIDE) DPY(y6, _mm512_castsi512_si256(x), b1); \
+        x = _mm512_set1_epi32(ag[7]); DP(c70, x, b0); if (WIDE) DPY(y7, _mm512_castsi512_si256(x), b1); \
+    }
+
 #define MICRO_ACC                                                                            \
     const uint8_t *A = a, *B = b;                                                            \
     const int64_t ng = kp / KG;                                                              \
@@ -104,10 +125,28 @@ static void micro_rq(int64_t kp, const void *a, const void *b, int a_unsigned, c
     __m512i c20 = _mm512_set1_epi32(ra[2]), c21 = c20, c30 = _mm512_set1_epi32(ra[3]), c31 = c30;
     __m512i c40 = _mm512_set1_epi32(ra[4]), c41 = c40, c50 = _mm512_set1_epi32(ra[5]), c51 = c50;
     __m512i c60 = _mm512_set1_epi32(ra[6]), c61 = c60, c70 = _mm512_set1_epi32(ra[7]), c71 = c70;
-    if (a_unsigned) {
-        MICRO_BODY(DP_UA)
+    if (nn > 24) {
+        if (a_unsigned) {
+            MICRO_BODY(DP_UA)
+        } else {
+            MICRO_BODY(DP_SA)
+        }
     } else {
-        MICRO_BODY(DP_SA)
+        __m256i y0 = _mm512_castsi512_si256(c01), y1 = _mm512_castsi512_si256(c11);
+        __m256i y2 = _mm512_castsi512_si256(c21), y3 = _mm512_castsi512_si256(c31);
+        __m256i y4 = _mm512_castsi512_si256(c41), y5 = _mm512_castsi512_si256(c51);
+        __m256i y6 = _mm512_castsi512_si256(c61), y7 = _mm512_castsi512_si256(c71);
+        const int wide = nn > 16;
+        if (a_unsigned) {
+            MICRO_BODY_N(DP_UA, DP_UA_Y, wide)
+        } else {
+            MICRO_BODY_N(DP_SA, DP_SA_Y, wide)
+        }
+        /* columns 24-31 (and 16-23 when !wide) are never stored */
+        c01 = _mm512_zextsi256_si512(y0), c11 = _mm512_zextsi256_si512(y1);
+        c21 = _mm512_zextsi256_si512(y2), c31 = _mm512_zextsi256_si512(y3);
+        c41 = _mm512_zextsi256_si512(y4), c51 = _mm512_zextsi256_si512(y5);
+        c61 = _mm512_zextsi256_si512(y6), c71 = _mm512_zextsi256_si512(y7);
     }
     rq_ctx q;
     q.hi = _mm512_set1_ps((float)((out_s8 ? 127 : 255) - zp));
@@ -283,21 +322,22 @@ static void qadd(const uint8_t *a, const uint8_t *b, int64_t n, int a_bc, int b_
             c2 = _mm512_dpbusd_epi32(c2, _mm512_permutexvar_epi8(idx, x2), wv[ky]);                        \
             c3 = _mm512_dpbusd_epi32(c3, _mm512_permutexvar_epi8(idx, x3), wv[ky]);                        \
         }                                                                                                 \
-        dw_store(c0, c1, c2, c3, n - j, vs, lo, hi, vz, out + j);                                         \
+        dw_store(c0, c1, c2, c3, n - j, vs, hi, vz16, perm, out_s8, out + j);                             \
     }
 
-static inline __m128i dw_q16(__m512i c, __m512 vs, __m512 lo, __m512 hi, __m512i vz) {
-    __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(c), vs), lo), hi);
-    return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vz));
+/* 64 outputs requantized as in rq_pair (saturating packs, one vpermd) */
+static inline __m512i dw_cvt(__m512i c, __m512 vs, __m512 hi) {
+    return _mm512_cvtps_epi32(_mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(c), vs), hi));
 }
 
-static inline void dw_store(__m512i c0, __m512i c1, __m512i c2, __m512i c3, int64_t rem, __m512 vs, __m512 lo,
-                            __m512 hi, __m512i vz, uint8_t *o) {
-    __m128i b0 = dw_q16(c0, vs, lo, hi, vz), b1 = dw_q16(c1, vs, lo, hi, vz);
-    __m128i b2 = dw_q16(c2, vs, lo, hi, vz), b3 = dw_q16(c3, vs, lo, hi, vz);
-    __m512i all = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(b1, b0)), _mm256_set_m128i(b3, b2), 1);
-    if (rem >= 64) _mm512_storeu_si512((void *)o, all);
-    else _mm512_mask_storeu_epi8(o, ((__mmask64)1 << rem) - 1, all);
+static inline void dw_store(__m512i c0, __m512i c1, __m512i c2, __m512i c3, int64_t rem, __m512 vs, __m512 hi,
+                            __m512i vz16, __m512i perm, int out_s8, uint8_t *o) {
+    __m512i p0 = _mm512_adds_epi16(_mm512_packs_epi32(dw_cvt(c0, vs, hi), dw_cvt(c1, vs, hi)), vz16);
+    __m512i p1 = _mm512_adds_epi16(_mm512_packs_epi32(dw_cvt(c2, vs, hi), dw_cvt(c3, vs, hi)), vz16);
+    __m512i r = out_s8 ? _mm512_packs_epi16(p0, p1) : _mm512_packus_epi16(p0, p1);
+    r = _mm512_permutexvar_epi32(perm, r);
+    if (rem >= 64) _mm512_storeu_si512((void *)o, r);
+    else _mm512_mask_storeu_epi8(o, ((__mmask64)1 << rem) - 1, r);
 }
 
 __attribute__((target("avx512vbmi"))) static void dw_plane(const uint8_t *const *rows, int kh, int kw, int64_t n,
@@ -322,8 +362,8 @@ __attribute__((target("avx512vbmi"))) static void dw_plane(const uint8_t *const 
     for (int i = 0; i < 64; i++) ix[i] = (uint8_t)(stride * (i >> 2) + (i & 3));
     const __m512i idx = _mm512_loadu_si512((const void *)ix);
     const __m512i vf = _mm512_set1_epi8(x_s8 ? (char)0x80 : 0), vb = _mm512_set1_epi32(bias);
-    const __m512i vz = _mm512_set1_epi32(zp);
-    const __m512 lo = _mm512_set1_ps((float)((out_s8 ? -128 : 0) - zp));
+    const __m512i vz16 = _mm512_set1_epi16((short)zp);
+    const __m512i perm = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
     const __m512 hi = _mm512_set1_ps((float)((out_s8 ? 127 : 255) - zp));
     const __m512 vs = _mm512_set1_ps(scale);
     if (kh == 3) {
