@@ -85,7 +85,7 @@ static void prof_print(it_exec *x) {
 }
 
 /* ---- buffer pool ---- */
-static it_block *block_get(it_exec *x, size_t n) {
+static it_block *block_get(it_exec *x, size_t n, int zero) {
     if (n == 0) n = 1;
     it_block *best = NULL;
     for (it_block *b = x->blocks; b; b = b->next)
@@ -93,7 +93,7 @@ static it_block *block_get(it_exec *x, size_t n) {
     if (best) {
         best->free_ = 0;
         best->refs = 1;
-        memset(best->p, 0, n);
+        if (zero) memset(best->p, 0, n);
         return best;
     }
     it_block *b = calloc(1, sizeof *b);
@@ -140,7 +140,7 @@ int it_value_alloc(it_exec *x, it_value *v, int dtype, int ndim, const int64_t *
     memset(v, 0, sizeof *v);
     int st = it_tensor_set_shape(&v->t, dtype, ndim, dims, e);
     if (st) return st;
-    it_block *b = block_get(x, v->t.nbytes);
+    it_block *b = block_get(x, v->t.nbytes, 1);
     if (!b) return it_fail(e, INGOT_ERR_NOMEM, "out of memory allocating %zu bytes", v->t.nbytes);
     v->kind = IT_V_TENSOR;
     v->t.data = b->p;
@@ -263,6 +263,24 @@ int it_out_tensor(it_opctx *c, int i, int dtype, int ndim, const int64_t *dims, 
     return 0;
 }
 
+int it_out_tensor_raw(it_opctx *c, int i, int dtype, int ndim, const int64_t *dims, it_tensor **t) {
+    if (dtype == IT_STRING) return it_out_tensor(c, i, dtype, ndim, dims, t); /* string slots must start NULL */
+    it_value *v = out_slot(c, i);
+    if (!v) return it_opfail(c, INGOT_ERR_INTERNAL, "output %d out of range", i);
+    it_value_release(c->x, v);
+    it_err sub = {{0}};
+    int st = it_tensor_set_shape(&v->t, dtype, ndim, dims, &sub);
+    if (st) return it_opfail(c, st, "output %d: %s", i, sub.msg);
+    it_block *b = block_get(c->x, v->t.nbytes ? v->t.nbytes : 1, 0);
+    if (!b) return it_opfail(c, INGOT_ERR_NOMEM, "output %d: out of memory allocating %zu bytes", i, v->t.nbytes);
+    v->kind = IT_V_TENSOR;
+    v->t.data = b->p;
+    v->t.owned = 0;
+    v->block = b;
+    *t = &v->t;
+    return 0;
+}
+
 int it_out_alias(it_opctx *c, int i, int j, int ndim, const int64_t *dims) {
     it_value *in = j < c->n_in ? c->in[j] : NULL;
     if (!in || in->kind != IT_V_TENSOR) return it_opfail(c, INGOT_ERR_INTERNAL, "alias of a missing input");
@@ -307,7 +325,7 @@ int it_out_move(it_opctx *c, int i, it_value *src) {
 
 void *it_scratch(it_opctx *c, size_t bytes) {
     if (!c->st || c->st->n_scratch >= MAX_SCRATCH) return NULL;
-    it_block *b = block_get(c->x, bytes ? bytes : 1);
+    it_block *b = block_get(c->x, bytes ? bytes : 1, 1);
     if (!b) return NULL;
     c->st->scratch[c->st->n_scratch++] = b;
     return b->p;

@@ -201,6 +201,8 @@ static inline int it_has_out(it_opctx *c, int i) { return i < c->n_out && c->out
 /* Allocate output i (zeroed) with the given type and shape; *t receives it.
  * If output i is omitted, a scratch tensor is still returned and dropped later. */
 int it_out_tensor(it_opctx *c, int i, int dtype, int ndim, const int64_t *dims, it_tensor **t);
+/* The same without zeroing, for ops that write every element of the output. */
+int it_out_tensor_raw(it_opctx *c, int i, int dtype, int ndim, const int64_t *dims, it_tensor **t);
 /* Make output i share input j's storage with a new shape (Reshape, Squeeze...). */
 int it_out_alias(it_opctx *c, int i, int j, int ndim, const int64_t *dims);
 /* Move a value into output i (ownership of its storage passes to the executor). */

@@ -93,9 +93,10 @@ typedef struct it_kernel_table {
      * wino_in: n <= 16 input tiles, tile t's 6x6 window at src[r*ld + 4*t + c] (readable
      * for 96 floats past the last tile); frequency xi of tile t goes to dst[xi*xs + t].
      * wino_out: n <= 16 tiles, frequency xi of tile t at src[xi*xs + t]; output row r of
-     * tile t (4 values, plus bias) goes to dst[r*64 + 4*t .. +3]. */
+     * tile t (4 values, plus bias, then act when it is relu, clip, leaky, hardsigmoid
+     * or hardswish; other kinds are left to the caller) goes to dst[r*64 + 4*t .. +3]. */
     void (*wino_in)(const float *src, int64_t ld, int n, float *dst, int64_t xs);
-    void (*wino_out)(const float *src, int64_t xs, int n, float *dst, float bias);
+    void (*wino_out)(const float *src, int64_t xs, int n, float *dst, float bias, const it_act *act);
 } it_kernel_table;
 const it_kernel_table *it_kernels(void);
 /* Tables per tier, for tests comparing tiers; NULL when not built or not supported. */

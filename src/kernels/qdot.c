@@ -37,6 +37,21 @@ float it_qdot_q4_0_ref(const void *w, const void *xq8, int64_t n) {
     return s;
 }
 
+float it_qdot_q4_1_ref(const void *w, const void *xq8_1, int64_t n) {
+    const it_block_q4_1 *a = w;
+    const it_block_q8_1 *b = xq8_1;
+    float s = 0;
+    for (int64_t i = 0; i < n / IT_QK; i++) {
+        int32_t si = 0;
+        for (int j = 0; j < IT_QK / 2; j++) {
+            si += (int32_t)(a[i].qs[j] & 15) * b[i].qs[j];
+            si += (int32_t)(a[i].qs[j] >> 4) * b[i].qs[j + 16];
+        }
+        s += (float)si * (it_f16_to_f32(a[i].d) * it_f16_to_f32(b[i].d)) + it_f16_to_f32(a[i].m) * it_f16_to_f32(b[i].s);
+    }
+    return s;
+}
+
 float it_dot_f16_ref(const uint16_t *a, const float *b, int64_t n) {
     float s = 0;
     for (int64_t i = 0; i < n; i++) s += it_f16_to_f32(a[i]) * b[i];
@@ -47,7 +62,18 @@ void it_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * it_f16_to_f32(x[i]);
 }
 
-static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot_q4_0_ref, it_dot_f16_ref,
+static void q8_0_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {
+    for (int i = 0; i < 4; i++) out[i] = it_qdot_q8_0_ref(w, (const char *)x + i * xs, n);
+}
+static void q4_0_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {
+    for (int i = 0; i < 4; i++) out[i] = it_qdot_q4_0_ref(w, (const char *)x + i * xs, n);
+}
+static void q4_1_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {
+    for (int i = 0; i < 4; i++) out[i] = it_qdot_q4_1_ref(w, (const char *)x + i * xs, n);
+}
+
+static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot_q4_0_ref, it_qdot_q4_1_ref,
+                                        q8_0_x4, q4_0_x4, q4_1_x4, it_dot_f16_ref,
                                         it_axpy_f16_ref};
 
 #ifdef INGOT_HAVE_X86

@@ -1,8 +1,8 @@
 /*
  * qdot.h: row dot products for LLM matrix-vector work, one weight row against one
- * activation row: quantized weights (ggml Q8_0 / Q4_0 blocks) against activations
- * quantized to Q8_0 blocks (integer products per 32-element block, one float scale
- * multiply per block), and f16 vectors (the KV cache) against f32 ones.
+ * activation row: quantized weights (ggml Q8_0 / Q4_0 blocks against activations quantized
+ * to Q8_0 blocks, Q4_1 blocks against Q8_1 activations: integer products per 32-element
+ * block, one float scale multiply per block), and f16 vectors (the KV cache) against f32.
  *
  * Each function is deterministic: the same inputs give the same bits on the same tier,
  * whatever else the caller computes (the LLM forward pass relies on that for batch
@@ -19,11 +19,16 @@
 
 /* n is a multiple of 32 for the block kernels; w and x are rows of n/32 blocks. */
 typedef float (*it_qdot_fn)(const void *w, const void *xq8, int64_t n);
+/* The same for four activation rows xq, xq + xs, xq + 2xs, xq + 3xs (xs in bytes): each
+ * out[i] has exactly the bits the single-row kernel gives for that row. */
+typedef void (*it_qdot4_fn)(const void *w, const void *xq, int64_t xs, int64_t n, float *out);
 
 typedef struct it_qdot_table {
     int isa;
     it_qdot_fn q8_0; /* Q8_0 weights . Q8_0 activations */
     it_qdot_fn q4_0; /* Q4_0 weights . Q8_0 activations */
+    it_qdot_fn q4_1; /* Q4_1 weights . Q8_1 activations */
+    it_qdot4_fn q8_0_x4, q4_0_x4, q4_1_x4;
     float (*dot_f16)(const uint16_t *a, const float *b, int64_t n);      /* any n */
     void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);   /* y += a*x, any n */
 } it_qdot_table;
@@ -36,6 +41,7 @@ const it_qdot_table *it_qdot_for(int isa);
 /* Scalar references (also the portable tier). */
 float it_qdot_q8_0_ref(const void *w, const void *xq8, int64_t n);
 float it_qdot_q4_0_ref(const void *w, const void *xq8, int64_t n);
+float it_qdot_q4_1_ref(const void *w, const void *xq8_1, int64_t n);
 float it_dot_f16_ref(const uint16_t *a, const float *b, int64_t n);
 void it_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n);
 

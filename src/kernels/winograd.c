@@ -16,7 +16,6 @@
  * tile transforms are per-tier kernels (wino_in / wino_out in the table); the
  * portable versions here are the reference the SIMD ones are tested against.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -71,8 +70,14 @@ static void at6(const float *m, int64_t ms, float *o, int64_t os) {
     o[3 * os] = b + 8.f * d + m5;
 }
 
-void it_wino_out_ref(const float *src, int64_t xs, int n, float *dst, float bias);
-void it_wino_out_ref(const float *src, int64_t xs, int n, float *dst, float bias) {
+/* the activations the tile kernels apply themselves */
+static int tile_act(int kind) {
+    return kind == IT_ACT_RELU || kind == IT_ACT_CLIP || kind == IT_ACT_LEAKY || kind == IT_ACT_HARDSIGMOID ||
+           kind == IT_ACT_HARDSWISH;
+}
+
+void it_wino_out_ref(const float *src, int64_t xs, int n, float *dst, float bias, const it_act *act);
+void it_wino_out_ref(const float *src, int64_t xs, int n, float *dst, float bias, const it_act *act) {
     for (int t = 0; t < n; t++) {
         float m[WT][WT], tmp[WO][WT], o[WO][WO];
         for (int r = 0; r < WT; r++)
@@ -82,6 +87,8 @@ void it_wino_out_ref(const float *src, int64_t xs, int n, float *dst, float bias
         for (int r = 0; r < WO; r++)
             for (int c = 0; c < WO; c++) dst[r * (4 * RUN) + 4 * t + c] = o[r][c] + bias;
     }
+    if (act && tile_act(act->kind))
+        for (int r = 0; r < WO; r++) it_act_apply(dst + r * 4 * RUN, 4 * n, act);
 }
 
 /* ---- weights: U[xi] = G g G^T, packed in mr-row panels over all of C ---- */
@@ -124,7 +131,7 @@ void it_wino_free(it_wino_weights *p) {
 typedef struct wjob {
     const it_kernel_table *kt;
     void (*win)(const float *src, int64_t ld, int n, float *dst, int64_t xs);
-    void (*wout)(const float *src, int64_t xs, int n, float *dst, float bias);
+    void (*wout)(const float *src, int64_t xs, int n, float *dst, float bias, const it_act *act);
     const it_wino_weights *wp;
     const float *x, *bias;
     float *y;
@@ -207,12 +214,12 @@ static void wino_task(void *arg, int64_t b, int64_t e, int tid) {
                 for (int64_t t = t0; t < t0 + nt;) {
                     int64_t ty = t / j->tx, txa = t % j->tx;
                     int n = (int)min64(min64(j->tx - txa, t0 + nt - t), RUN);
-                    j->wout(O + mm * ldo + (t - t0), oxs, n, ost, bias);
+                    j->wout(O + mm * ldo + (t - t0), oxs, n, ost, bias, &j->act);
                     int64_t ow0 = txa * WO, w = min64(j->OW - ow0, (int64_t)n * WO);
                     for (int r = 0; r < WO && ty * WO + r < j->OH; r++) {
                         float *yr = ym + (ty * WO + r) * j->OW + ow0;
                         memcpy(yr, ost + r * WO * RUN, sizeof(float) * (size_t)w);
-                        if (j->act.kind) it_act_apply(yr, w, &j->act);
+                        if (j->act.kind && !tile_act(j->act.kind)) it_act_apply(yr, w, &j->act);
                     }
                     t += n;
                 }
@@ -223,7 +230,6 @@ static void wino_task(void *arg, int64_t b, int64_t e, int tid) {
 
 int it_wino_useful(const it_kernel_table *kt, int64_t M, int64_t C, int64_t OH, int64_t OW) {
     if (!kt || M < 8 || C < 8) return 0;
-    if (getenv("NOWINO")) return 0; /* TEMP */
     int64_t nr = kt->nr, T = ((OH + WO - 1) / WO) * ((OW + WO - 1) / WO);
     /* GEMM columns times depth: 36 per tile vs 9 per output pixel, both padded to panels;
        the transforms cost about a quarter of a product at these widths */

@@ -49,7 +49,7 @@ typedef struct it_llm_ctx {
     /* activations, grown to the largest batch seen (rows of the batch) */
     int64_t cap_t;
     float *x, *xn, *q, *k, *v, *att, *ffa, *ffb, *rope; /* rope: [T][n_rot/2][2] cos, sin */
-    uint8_t *xq;        /* Q8_0 rows of the current matmul input */
+    uint8_t *xq, *xq1;  /* Q8_0 / Q8_1 rows of the current matmul input */
     size_t xq_cap;
     float *tscratch;    /* [nthreads][tstride] */
     int64_t tstride;

@@ -39,10 +39,12 @@ static int grow(it_llm_ctx *c, int64_t T, it_err *e) {
         if (!*bufs[i]) return it_fail(e, INGOT_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
     }
     int64_t max_in = wide > h->n_ff ? wide : h->n_ff;
-    size_t xq = (size_t)T * (size_t)(max_in / IT_QK + 1) * sizeof(it_block_q8_0);
+    size_t xq = (size_t)T * (size_t)(max_in / IT_QK + 1) * sizeof(it_block_q8_1);
     it_free(c->xq);
+    it_free(c->xq1);
     c->xq = it_malloc(xq);
-    if (!c->xq) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    c->xq1 = it_malloc(xq);
+    if (!c->xq || !c->xq1) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
     c->xq_cap = xq;
     c->cap_t = T;
     return 0;
@@ -91,6 +93,7 @@ void it_llm_ctx_free(it_llm_ctx *c) {
     float *bufs[] = {c->x, c->xn, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->rope, c->tscratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) it_free(bufs[i]);
     it_free(c->xq);
+    it_free(c->xq1);
     free(c);
 }
 
@@ -111,12 +114,13 @@ typedef struct mm_job {
     const it_llm_weight *w;
     const float *x;   /* [T][ldx] */
     int64_t ldx;
-    const uint8_t *xq; /* [T][xq_rb] Q8_0 rows, when qf */
+    const uint8_t *xq; /* [T][xq_rb] Q8_0 / Q8_1 rows, when qf */
     int64_t xq_rb;
     int64_t T;
     float *y;         /* [T][ldy] */
     int64_t ldy;
     it_qdot_fn qf;
+    it_qdot4_fn qf4;
 } mm_job;
 
 static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
@@ -127,8 +131,14 @@ static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
     float (*sdot)(const float *, const float *, int64_t) = j->c->kt->sdot;
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *wr = (const uint8_t *)w->data + r * w->row_bytes;
-        if (j->qf) {
-            for (int64_t t = 0; t < j->T; t++) j->y[t * j->ldy + r] = j->qf(wr, j->xq + t * j->xq_rb, n);
+        if (j->qf) { /* four tokens per weight-row pass; same bits as one at a time */
+            int64_t t = 0;
+            for (; t + 4 <= j->T; t += 4) {
+                float o[4];
+                j->qf4(wr, j->xq + t * j->xq_rb, j->xq_rb, n, o);
+                for (int k = 0; k < 4; k++) j->y[(t + k) * j->ldy + r] = o[k];
+            }
+            for (; t < j->T; t++) j->y[t * j->ldy + r] = j->qf(wr, j->xq + t * j->xq_rb, n);
             continue;
         }
         const float *row = (const float *)wr;
@@ -140,27 +150,33 @@ static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
     }
 }
 
-static it_qdot_fn qdot_for(const it_llm_ctx *c, uint32_t type) {
-    if (type == IT_GGML_Q8_0) return c->qt->q8_0;
-    if (type == IT_GGML_Q4_0) return c->qt->q4_0;
-    return NULL;
+/* The integer kernel for a weight type and the activation block type it takes. */
+static it_qdot_fn qdot_for(const it_llm_ctx *c, uint32_t type, uint32_t *act, it_qdot4_fn *f4) {
+    *act = IT_GGML_Q8_0;
+    *f4 = NULL;
+    switch (type) {
+    case IT_GGML_Q8_0: *f4 = c->qt->q8_0_x4; return c->qt->q8_0;
+    case IT_GGML_Q4_0: *f4 = c->qt->q4_0_x4; return c->qt->q4_0;
+    case IT_GGML_Q4_1: *act = IT_GGML_Q8_1; *f4 = c->qt->q4_1_x4; return c->qt->q4_1;
+    default: return NULL;
+    }
 }
 
-/* Quantize T rows of x (n each) to Q8_0 into c->xq; returns the row stride. */
-static int64_t quant_x(it_llm_ctx *c, const float *x, int64_t ldx, int64_t T, int64_t n) {
-    int64_t rb = n / IT_QK * (int64_t)sizeof(it_block_q8_0);
-    for (int64_t t = 0; t < T; t++) it_quant_row(IT_GGML_Q8_0, x + t * ldx, c->xq + t * rb, n);
-    return rb;
-}
-
-/* y[t][r] = w[r] . x[t] for r < n_out. xq_ready: x was already quantized (shared input). */
+/* y[t][r] = w[r] . x[t] for r < n_out. *xq_ready: bit 1 << act set when x was already
+ * quantized to that activation type (inputs shared by several products). */
 static void matmul(it_llm_ctx *c, const it_llm_weight *w, const float *x, int64_t ldx, int64_t T, float *y,
                    int64_t ldy, int *xq_ready) {
-    mm_job j = {c, w, x, ldx, c->xq, 0, T, y, ldy, qdot_for(c, w->type)};
+    uint32_t act;
+    mm_job j = {c, w, x, ldx, NULL, 0, T, y, ldy, NULL, NULL};
+    j.qf = qdot_for(c, w->type, &act, &j.qf4);
     if (j.qf) {
-        if (!*xq_ready) quant_x(c, x, ldx, T, w->n_in);
-        *xq_ready = 1;
-        j.xq_rb = w->n_in / IT_QK * (int64_t)sizeof(it_block_q8_0);
+        int slot = act == IT_GGML_Q8_1;
+        uint8_t *buf = slot ? c->xq1 : c->xq;
+        j.xq = buf;
+        j.xq_rb = it_ggml_row_bytes(act, w->n_in);
+        if (!(*xq_ready & (1 << slot)))
+            for (int64_t t = 0; t < T; t++) it_quant_row(act, x + t * ldx, buf + t * j.xq_rb, w->n_in);
+        *xq_ready |= 1 << slot;
     }
     int64_t grain = w->n_out / ((int64_t)c->nthreads * 4);
     if (grain < 4) grain = 4;
@@ -304,7 +320,7 @@ static int check_batch(it_llm_ctx *c, const it_llm_batch *b, int64_t *n_out, it_
 int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e) {
     const it_llm_model *m = c->m;
     const it_llm_hparams *h = &m->hp;
-    int64_t n_out;
+    int64_t n_out = 0;
     int st;
     if ((st = check_batch(c, b, &n_out, e))) return st;
     const int64_t T = b->n, D = h->n_embd, hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;

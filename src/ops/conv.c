@@ -340,8 +340,8 @@ static int conv_run(it_opctx *c) {
     int64_t dims[2 + MAXSP] = {N, M};
     int64_t osz = 1, isz = 1, ksz = 1;
     for (int i = 0; i < nd; i++) { dims[2 + i] = g.out[i]; osz *= g.out[i]; isz *= g.in[i]; ksz *= g.k[i]; }
-    it_tensor *Y;
-    if ((st = it_out_tensor(c, 0, X->dtype, X->ndim, dims, &Y))) return st;
+    it_tensor *Y; /* every element is written below */
+    if ((st = it_out_tensor_raw(c, 0, X->dtype, X->ndim, dims, &Y))) return st;
     if (it_count(Y) == 0) return 0;
     const float *x = as_f32(c, X), *w = as_f32(c, Wt), *bias = Bt ? as_f32(c, Bt) : NULL;
     float *y = X->dtype == IT_F32 ? Y->data : it_scratch(c, sizeof(float) * (size_t)it_count(Y));
@@ -691,9 +691,9 @@ static int pool_common(it_opctx *c, int kind, int global) {
     int64_t dims[2 + MAXSP] = {X->dims[0], X->dims[1]};
     for (int i = 0; i < nd; i++) dims[2 + i] = g.out[i];
     it_tensor *Y, *I = NULL;
-    if ((st = it_out_tensor(c, 0, dt, X->ndim, dims, &Y))) return st;
+    if ((st = it_out_tensor_raw(c, 0, dt, X->ndim, dims, &Y))) return st;
     int has_idx = kind == POOL_MAX && it_has_out(c, 1);
-    if (has_idx && (st = it_out_tensor(c, 1, IT_I64, X->ndim, dims, &I))) return st;
+    if (has_idx && (st = it_out_tensor_raw(c, 1, IT_I64, X->ndim, dims, &I))) return st;
     if (it_count(Y) == 0) return 0;
     pool_job j;
     memset(&j, 0, sizeof j);

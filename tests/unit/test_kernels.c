@@ -3,7 +3,9 @@
  * AVX-512) against plain loops: the GEMM driver on odd shapes and tails (M, N,
  * K over a set of awkward sizes, transposes, alpha/beta, row/column bias, fused
  * activations, prepacked operands, single and multi-threaded) and the
- * depthwise convolution row kernel (strides 1..3, dilations, widths with tails).
+ * depthwise convolution row kernel (strides 1..3, dilations, widths with tails)
+ * and Winograd F(4x4,3x3) convolution (tile transforms of each tier, through the
+ * driver) against a direct convolution in double.
  * Unsupported tiers print SKIP. Exits non-zero on the first tier that fails.
  */
 #include <math.h>
@@ -172,6 +174,53 @@ static int check_cb(it_threadpool *tp) {
     return 0;
 }
 
+/* Winograd F(4x4,3x3) against a direct 3x3 convolution in double: odd sizes (tile
+ * tails, maps narrower than a tile), pads, more tiles than one block, bias and
+ * activations (one the tile kernels apply, one left to the driver) */
+static int check_wino(const it_kernel_table *kt, it_threadpool *tp, const char *name) {
+    static const int64_t shapes[][6] = { /* M, C, H, W, pad top/left, pad bottom/right */
+        {8, 8, 5, 7, 1, 1},   {17, 9, 14, 14, 1, 1}, {33, 13, 9, 4, 0, 0},  {9, 16, 3, 3, 1, 1},
+        {24, 8, 30, 41, 1, 1}, {8, 11, 17, 6, 2, 0}, {40, 20, 65, 23, 1, 2}, {16, 8, 1, 9, 1, 1}};
+    for (int si = 0; si < (int)(sizeof shapes / sizeof shapes[0]); si++) {
+        int64_t M = shapes[si][0], C = shapes[si][1], H = shapes[si][2], W = shapes[si][3];
+        int64_t pb = shapes[si][4], pe = shapes[si][5], OH = H + pb + pe - 2, OW = W + pb + pe - 2;
+        it_act act = {si % 3 == 0 ? IT_ACT_RELU : si % 3 == 1 ? IT_ACT_TANH : IT_ACT_NONE, 0, 0};
+        float *x = malloc(sizeof(float) * (size_t)(C * H * W)), *w = malloc(sizeof(float) * (size_t)(M * C * 9));
+        float *y = malloc(sizeof(float) * (size_t)(M * OH * OW)), *bias = malloc(sizeof(float) * (size_t)M);
+        for (int64_t i = 0; i < C * H * W; i++) x[i] = frand();
+        for (int64_t i = 0; i < M * C * 9; i++) w[i] = frand();
+        for (int64_t i = 0; i < M; i++) bias[i] = frand();
+        it_wino_weights *wp = it_wino_pack_for(kt, w, M, C);
+        int bad = !wp || it_wino_conv_for(kt, tp, wp, x, H, W, pb, pb, y, OH, OW, bias, &act) != 0;
+        for (int64_t m = 0; m < M && !bad; m++)
+            for (int64_t oh = 0; oh < OH && !bad; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    double r = bias[m], mag = 1;
+                    for (int64_t c = 0; c < C; c++)
+                        for (int i = 0; i < 3; i++)
+                            for (int k = 0; k < 3; k++) {
+                                int64_t ih = oh - pb + i, iw = ow - pb + k;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                double t = (double)w[((m * C + c) * 3 + i) * 3 + k] * x[(c * H + ih) * W + iw];
+                                r += t;
+                                mag += fabs(t);
+                            }
+                    float ref = act_ref((float)r, &act), got = y[(m * OH + oh) * OW + ow];
+                    if (!(fabs(ref - got) <= 2e-5 * mag)) {
+                        fprintf(stderr, "%s winograd FAIL M=%lld C=%lld %lldx%lld at (%lld,%lld,%lld): %g vs %g\n", name,
+                                (long long)M, (long long)C, (long long)H, (long long)W, (long long)m, (long long)oh,
+                                (long long)ow, got, ref);
+                        bad = 1;
+                        break;
+                    }
+                }
+        it_wino_free(wp);
+        free(x); free(w); free(y); free(bias);
+        if (bad) return 1;
+    }
+    return 0;
+}
+
 int main(void) {
     static const char *names[] = {"scalar", "avx2", "avx512"};
     int fails = 0;
@@ -185,6 +234,7 @@ int main(void) {
         int f = check_gemm(kt, NULL, names[isa]);
         f += check_gemm(kt, tp2, names[isa]);
         f += check_dw(kt, names[isa]);
+        f += check_wino(kt, NULL, names[isa]) + check_wino(kt, tp2, names[isa]);
         printf("%s %s\n", f ? "FAIL" : "PASS", names[isa]);
         fails += f;
     }

@@ -16,7 +16,7 @@
 void it_dwconv_row_avx512(float *out, int64_t ow, const float *const *rows, const float *w, int kh, int kw,
                           int sw, int dw, float bias);
 void it_wino_in_avx512(const float *src, int64_t ld, int n, float *dst, int64_t xs);
-void it_wino_out_avx512(const float *src, int64_t xs, int n, float *dst, float bias);
+void it_wino_out_avx512(const float *src, int64_t xs, int n, float *dst, float bias, const it_act *act);
 
 static inline __attribute__((always_inline)) __m512 act512(__m512 v, const it_micro_epi *ep) {
     switch (ep->act_kind) {

@@ -1,7 +1,8 @@
 /*
  * qdot_avx2.c: the AVX2 (+FMA, F16C) tier of qdot.h: Q8_0 / Q4_0 weight rows against
- * Q8_0 activation rows (sign trick + maddubs per 32-element block, scaled and
- * accumulated in 8 float lanes) and f16 . f32 dot / axpy for the KV cache.
+ * Q8_0 activation rows (sign trick + maddubs per 32-element block) and Q4_1 against Q8_1
+ * (unsigned nibbles straight into maddubs), scaled and accumulated in 8 float lanes, for
+ * one or four activation rows; f16 . f32 dot / axpy for the KV cache.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -17,44 +18,92 @@ static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* 8 int32 partial sums of w[i]*x[i] over 32 int8 pairs, as floats */
-static inline __m256 dot32(__m256i w, __m256i x) {
-    __m256i aw = _mm256_sign_epi8(w, w);
-    __m256i sx = _mm256_sign_epi8(x, w);
-    __m256i d16 = _mm256_maddubs_epi16(aw, sx);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(d16, _mm256_set1_epi16(1)));
-}
-
 static inline float half(uint16_t h) { return _cvtsh_ss(h); }
 
-static float q8_0(const void *w, const void *xq8, int64_t n) {
-    const it_block_q8_0 *a = w, *b = xq8;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / IT_QK; i++) {
-        __m256i wv = _mm256_loadu_si256((const __m256i *)a[i].qs);
-        __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs);
-        __m256 d = _mm256_set1_ps(half(a[i].d) * half(b[i].d));
-        acc = _mm256_fmadd_ps(d, dot32(wv, xv), acc);
-    }
-    return hsum8(acc);
+static inline __m256i load_q8_0(const it_block_q8_0 *a) { return _mm256_loadu_si256((const __m256i *)a->qs); }
+
+static inline __m256i load_q4_0(const it_block_q4_0 *a) {
+    const __m128i m4 = _mm_set1_epi8(15), off = _mm_set1_epi8(8);
+    __m128i q = _mm_loadu_si128((const __m128i *)a->qs);
+    __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), off);
+    __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), off);
+    return _mm256_set_m128i(hi, lo);
 }
 
-static float q4_0(const void *w, const void *xq8, int64_t n) {
-    const it_block_q4_0 *a = w;
-    const it_block_q8_0 *b = xq8;
-    const __m128i m4 = _mm_set1_epi8(15), off = _mm_set1_epi8(8);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / IT_QK; i++) {
-        __m128i q = _mm_loadu_si128((const __m128i *)a[i].qs);
-        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), off);
-        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), off);
-        __m256i wv = _mm256_set_m128i(hi, lo);
-        __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs);
-        __m256 d = _mm256_set1_ps(half(a[i].d) * half(b[i].d));
-        acc = _mm256_fmadd_ps(d, dot32(wv, xv), acc);
-    }
-    return hsum8(acc);
+/* Q4_1 nibbles are unsigned: they go straight into the u8 operand */
+static inline __m256i load_q4_1(const it_block_q4_1 *a) {
+    const __m128i m4 = _mm_set1_epi8(15);
+    __m128i q = _mm_loadu_si128((const __m128i *)a->qs);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
 }
+
+/* One kernel body per weight type, instantiated for 1 and 4 activation rows with the
+ * same per-row instruction sequence, so both give the same bits for a row. */
+/* 8 int32 partial sums of w[i]*x[i] over 32 int8 pairs, as floats */
+static inline __m256 dot_s(__m256i w, __m256i x) {
+    __m256i d16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(d16, _mm256_set1_epi16(1)));
+}
+static inline __m256 dot_u(__m256i w, __m256i x) { /* w unsigned, at most 15 */
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
+}
+#define DOT_S dot_s
+#define DOT_U dot_u
+/* explicit fused multiply-add: no contraction choices left to the compiler, so the 1-row
+ * and 4-row kernels round identically */
+static inline float fma1(float a, float b, float c) {
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+#define NOM(acc, a, b) (void)0
+#define WITHM(acc, a, b) acc = fma1(half((a).m), half((b).s), acc)
+#define KERNELS(NAME, WBLK, XBLK, LOADW, DOT, MTERM, HAS_M)                                             \
+    static float NAME(const void *w, const void *x, int64_t n) {                                         \
+        const WBLK *a = w;                                                                               \
+        const XBLK *b = x;                                                                               \
+        __m256 acc = _mm256_setzero_ps();                                                                \
+        float ms = 0;                                                                                    \
+        for (int64_t i = 0; i < n / IT_QK; i++) {                                                        \
+            __m256i wv = LOADW(&a[i]);                                                                   \
+            float dw = half(a[i].d);                                                                     \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b[i].d)),                                     \
+                                  DOT(wv, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc);           \
+            MTERM(ms, a[i], b[i]);                                                          \
+        }                                                                                                \
+        return HAS_M ? hsum8(acc) + ms : hsum8(acc);                                                     \
+    }                                                                                                    \
+    static void NAME##_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {             \
+        const WBLK *a = w;                                                                               \
+        const XBLK *b0 = x, *b1 = (const XBLK *)((const char *)x + xs),                                  \
+                   *b2 = (const XBLK *)((const char *)x + 2 * xs), *b3 = (const XBLK *)((const char *)x + 3 * xs); \
+        __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;                                      \
+        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;                                                            \
+        for (int64_t i = 0; i < n / IT_QK; i++) {                                                        \
+            __m256i wv = LOADW(&a[i]);                                                                   \
+            float dw = half(a[i].d);                                                                     \
+            c0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b0[i].d)),                                     \
+                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b0[i].qs)), c0);            \
+            c1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b1[i].d)),                                     \
+                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b1[i].qs)), c1);            \
+            c2 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b2[i].d)),                                     \
+                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b2[i].qs)), c2);            \
+            c3 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b3[i].d)),                                     \
+                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b3[i].qs)), c3);            \
+            if (HAS_M) {                                                                                 \
+                MTERM(m0, a[i], b0[i]);                                                                \
+                MTERM(m1, a[i], b1[i]);                                                                \
+                MTERM(m2, a[i], b2[i]);                                                                \
+                MTERM(m3, a[i], b3[i]);                                                                \
+            }                                                                                            \
+        }                                                                                                \
+        out[0] = HAS_M ? hsum8(c0) + m0 : hsum8(c0);                                                     \
+        out[1] = HAS_M ? hsum8(c1) + m1 : hsum8(c1);                                                     \
+        out[2] = HAS_M ? hsum8(c2) + m2 : hsum8(c2);                                                     \
+        out[3] = HAS_M ? hsum8(c3) + m3 : hsum8(c3);                                                     \
+    }
+
+KERNELS(q8_0, it_block_q8_0, it_block_q8_0, load_q8_0, DOT_S, NOM, 0)
+KERNELS(q4_0, it_block_q4_0, it_block_q8_0, load_q4_0, DOT_S, NOM, 0)
+KERNELS(q4_1, it_block_q4_1, it_block_q8_1, load_q4_1, DOT_U, WITHM, 1)
 
 static float dot_f16(const uint16_t *a, const float *b, int64_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
@@ -78,6 +127,6 @@ static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
     for (; i < n; i++) y[i] += a * half(x[i]);
 }
 
-static const it_qdot_table table = {IT_ISA_AVX2, q8_0, q4_0, dot_f16, axpy_f16};
+static const it_qdot_table table = {IT_ISA_AVX2, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, dot_f16, axpy_f16};
 const it_qdot_table *it_qdot_avx2(void);
 const it_qdot_table *it_qdot_avx2(void) { return &table; }

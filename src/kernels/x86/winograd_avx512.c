@@ -13,7 +13,7 @@
 #include "kernels/kernels.h"
 
 void it_wino_in_avx512(const float *src, int64_t ld, int n, float *dst, int64_t xs);
-void it_wino_out_avx512(const float *src, int64_t xs, int n, float *dst, float bias);
+void it_wino_out_avx512(const float *src, int64_t xs, int n, float *dst, float bias, const it_act *act);
 
 /* o = B^T d over six vectors */
 static inline __attribute__((always_inline)) void bt6(const __m512 *d, int ds, __m512 *o, int os) {
@@ -68,7 +68,27 @@ static inline __attribute__((always_inline)) void at6(const __m512 *m, int ms, _
     o[3 * os] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.f), d, b), m[5 * ms]);
 }
 
-void it_wino_out_avx512(const float *src, int64_t xs, int n, float *dst, float bias) {
+static inline __attribute__((always_inline)) __m512 act512(__m512 v, int kind, float a, float b) {
+    switch (kind) {
+    case IT_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case IT_ACT_CLIP: return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(a)), _mm512_set1_ps(b));
+    case IT_ACT_LEAKY:
+        return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_set1_ps(a));
+    case IT_ACT_HARDSIGMOID: {
+        __m512 t = _mm512_fmadd_ps(v, _mm512_set1_ps(a), _mm512_set1_ps(b));
+        return _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), _mm512_set1_ps(1.f));
+    }
+    case IT_ACT_HARDSWISH: {
+        __m512 t = _mm512_fmadd_ps(v, _mm512_set1_ps(1.f / 6.f), _mm512_set1_ps(0.5f));
+        return _mm512_mul_ps(v, _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), _mm512_set1_ps(1.f)));
+    }
+    default: return v;
+    }
+}
+
+void it_wino_out_avx512(const float *src, int64_t xs, int n, float *dst, float bias, const it_act *act) {
+    int kind = act ? act->kind : 0;
+    float aa = act ? act->a : 0.f, ab = act ? act->b : 0.f;
     __mmask16 k = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
     __m512 m[36], t[24];
     for (int i = 0; i < 36; i++) m[i] = _mm512_maskz_loadu_ps(k, src + i * xs);
@@ -77,7 +97,7 @@ void it_wino_out_avx512(const float *src, int64_t xs, int n, float *dst, float b
     for (int r = 0; r < 4; r++) {
         __m512 o[4];
         at6(t + r * 6, 1, o, 1);
-        for (int c = 0; c < 4; c++) o[c] = _mm512_add_ps(o[c], bv);
+        for (int c = 0; c < 4; c++) o[c] = act512(_mm512_add_ps(o[c], bv), kind, aa, ab);
         /* interleave: out[4l + c] = o[c][l] */
         __m512 p01l = _mm512_unpacklo_ps(o[0], o[1]), p01h = _mm512_unpackhi_ps(o[0], o[1]);
         __m512 p23l = _mm512_unpacklo_ps(o[2], o[3]), p23h = _mm512_unpackhi_ps(o[2], o[3]);
