@@ -509,8 +509,19 @@ int it_graph_fold(it_graph *g, it_threadpool *tp, it_err *e) {
         }
         for (int k = 0; k < n->n_out; k++) {
             it_valdef *d = &g->values[n->out[k]];
-            st = it_tensor_copy(&d->cval, &outv[k]->t, e);
-            if (st) goto done;
+            it_block *b = outv[k]->block;
+            if (b && b->refs == 1 && outv[k]->t.dtype != IT_STRING && b->p == outv[k]->t.data) {
+                /* take the buffer out of the pool instead of copying it (large folded
+                 * weights, e.g. ConstantOfShape generators, would otherwise exist twice) */
+                d->cval = outv[k]->t;
+                d->cval.owned = 1;
+                x->pool_bytes -= b->size;
+                b->p = NULL;
+                b->size = 0; /* never handed out again */
+            } else {
+                st = it_tensor_copy(&d->cval, &outv[k]->t, e);
+                if (st) goto done;
+            }
             d->is_const = 1;
             it_value_release(x, outv[k]);
             outv[k]->kind = IT_V_TENSOR;
