@@ -1,5 +1,6 @@
 /*
- * llm_cmds.h: the `ingot convert` and `ingot quantize` subcommands (cli/convert.c).
+ * llm_cmds.h: the `ingot convert` and `ingot quantize` subcommands (cli/convert.c), and
+ * `ingot generate` and the LLM `ingot bench` (cli/llm_generate.c).
  */
 #ifndef INGOT_CLI_LLM_CMDS_H
 #define INGOT_CLI_LLM_CMDS_H
@@ -7,5 +8,7 @@
 /* argv[0] is the subcommand name. Return the process exit status. */
 int cmd_convert(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_llm_bench(int argc, char **argv);
 
 #endif

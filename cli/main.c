@@ -7,6 +7,10 @@
 
 #include "cli.h"
 #include "llm_cmds.h"
+#include "advise.h"
+#ifdef INGOT_HAVE_SERVER
+#include "serve.h"
+#endif
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -23,6 +27,12 @@ static void usage(FILE *f) {
             "                                   latency: median/p90/min over N runs\n"
             "  convert --from llama2c MODEL.bin --tokenizer TOK.bin -o OUT.gguf\n"
             "                                   write a llama.cpp-compatible GGUF\n"
+            "  serve [--host H] [--port P] [--model PATH[:NAME]]... [--models-dir DIR] [--api-key K]\n"
+            "        [--threads N] [--max-batch N] [--max-queue-delay-us N] [--log-format text|json]\n"
+            "                                   KServe v2 (Open Inference Protocol) server\n"
+            "  advise [--model FILE] [--task T] [--target T] [--latency-ms N] [--memory-mb N]\n"
+            "         [--app-size-mb N] [--managed-ok] [--json] | --list [CATEGORY]\n"
+            "                                   what to run where, and how (docs/ADVISE.md)\n"
             "  quantize IN.gguf OUT.gguf TYPE [-t THREADS]\n"
             "                                   F16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K ...\n"
             "\n"
@@ -45,6 +55,15 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "advise")) return cmd_advise(argc - 1, argv + 1);
+#ifdef INGOT_HAVE_SERVER
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
+#else
+    if (!strcmp(cmd, "serve")) {
+        fprintf(stderr, "ingot: this build has no HTTP server (libmicrohttpd and jansson were not found)\n");
+        return 2;
+    }
+#endif
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     fprintf(stderr, "ingot: unknown command '%s'\n\n", cmd);
     usage(stderr);

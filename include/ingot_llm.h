@@ -1,12 +1,18 @@
 /*
- * ingot_llm.h: public model-file tools for ingot's LLM engine: converting a
- * llama2.c checkpoint to GGUF and quantizing GGUF files. Include after (or
- * instead of) ingot.h; the status codes are ingot.h's.
+ * ingot_llm.h: ingot's LLM engine: loading GGUF models (or llama2.c checkpoints),
+ * tokenizing, generating text with sampling and streaming, batched decoding over a
+ * paged KV cache; and the model-file tools (llama2.c -> GGUF conversion, GGUF
+ * quantization). Include after (or instead of) ingot.h; the status codes are ingot.h's.
  *
- * Threads: every function here is self-contained (no shared state) and may be
- * called from any thread, several at once on different files. Error messages
- * go to the caller's err buffer (errlen bytes, may be NULL/0); strings passed
- * in are only read during the call.
+ * Objects: an ingot_llm (a loaded model: immutable, weights mapped read-only) and any
+ * number of ingot_llm_ctx on it (a KV cache, a compute pool and scratch; one per
+ * conversation stream or per server scheduler). Every *_free accepts NULL.
+ *
+ * Threads: the file tools and the model functions (load excepted, which returns a new
+ * object) may be called from any thread, several at once. A context is used by one
+ * thread at a time; its work runs on the context's own pool. Error messages go to the
+ * caller's err buffer (errlen bytes, may be NULL/0) or stay on the context
+ * (ingot_llm_ctx_error); strings passed in are only read during the call.
  */
 #ifndef INGOT_LLM_H
 #define INGOT_LLM_H
@@ -37,6 +43,150 @@ ingot_status ingot_convert_llama2c(const char *model, const char *tok, const cha
  * and general.quantization_version are set. threads <= 0: all cores. */
 ingot_status ingot_quantize_gguf(const char *in, const char *out, const char *type, int threads, char *err,
                                  size_t errlen);
+
+/* ---- models ------------------------------------------------------------ */
+
+typedef struct ingot_llm ingot_llm;
+
+/* Load a GGUF model, or a llama2.c checkpoint when tokenizer (its tok.bin) is given and
+ * the file is not GGUF. Weights stay in the read-only mapping. Unknown architectures,
+ * tensor types or missing tensors fail with a message naming them. *out is NULL on
+ * failure. The caller owns *out (ingot_llm_free). Any thread. */
+ingot_status ingot_llm_load(const char *path, const char *tokenizer, ingot_llm **out, char *err, size_t errlen);
+/* Free a model. All its contexts must have been freed first. */
+void ingot_llm_free(ingot_llm *m);
+
+typedef struct ingot_llm_info {
+    const char *arch;          /* general.architecture ("llama") */
+    const char *name;          /* general.name or the file name */
+    const char *format;        /* "gguf" | "llama2c" */
+    const char *chat_template; /* NULL when the file has none */
+    int64_t n_ctx_train, n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff;
+    int64_t n_params;          /* weights counted over the tensors used */
+    int64_t weight_bytes;      /* bytes of those tensors in the file */
+    int32_t bos, eos;          /* -1 when none */
+} ingot_llm_info;
+
+/* Facts about a model; the strings are owned by the model. Any thread. */
+ingot_status ingot_llm_get_info(const ingot_llm *m, ingot_llm_info *info);
+
+enum {
+    INGOT_LLM_ADD_SPECIAL = 1,  /* tokenize: add BOS/EOS as the vocabulary says */
+    INGOT_LLM_PARSE_SPECIAL = 2 /* tokenize: control-token texts become their ids */
+};
+
+/* Tokenize text[0..len). Writes at most cap ids and the full count to *n_ids; returns
+ * INGOT_ERR_LIMIT when cap is too small (*n_ids says how many are needed). Any thread. */
+ingot_status ingot_llm_tokenize(const ingot_llm *m, const char *text, size_t len, int flags, int32_t *ids,
+                                size_t cap, size_t *n_ids);
+/* Text of ids[0..n) (control tokens render nothing). Writes min(total, cap) bytes (not
+ * NUL-terminated) and returns the total, or a negative status. Any thread. */
+int64_t ingot_llm_detokenize(const ingot_llm *m, const int32_t *ids, size_t n, char *buf, size_t cap);
+/* 1 when id ends generation (EOS, EOT, end-of-turn markers). Any thread. */
+int ingot_llm_is_eog(const ingot_llm *m, int32_t id);
+
+/* ---- contexts ---------------------------------------------------------- */
+
+typedef struct ingot_llm_ctx ingot_llm_ctx;
+
+typedef struct ingot_llm_ctx_params {
+    int64_t n_ctx;   /* positions per sequence; 0: the model's training context */
+    int n_seq;       /* sequences that ingot_llm_decode may mix; 0: 1 */
+    int n_threads;   /* 0: all cores */
+    int64_t n_batch; /* prompt tokens per forward pass in ingot_llm_generate; 0: 512 */
+    int kv_f32;      /* 1: f32 KV cache (default f16) */
+} ingot_llm_ctx_params;
+
+void ingot_llm_ctx_params_default(ingot_llm_ctx_params *p);
+/* Create a context (the KV cache is allocated here). The model must outlive it. The
+ * caller owns *out. Any thread; the context then belongs to one thread at a time. */
+ingot_status ingot_llm_ctx_create(const ingot_llm *m, const ingot_llm_ctx_params *p, ingot_llm_ctx **out,
+                                  char *err, size_t errlen);
+void ingot_llm_ctx_free(ingot_llm_ctx *c);
+int64_t ingot_llm_ctx_n_ctx(const ingot_llm_ctx *c);
+/* Threads of the context's compute pool (the caller counts as one). */
+int ingot_llm_ctx_n_threads(const ingot_llm_ctx *c);
+/* The message of the context's last failed call ("" after a success); owned by c, valid
+ * until its next call. */
+const char *ingot_llm_ctx_error(const ingot_llm_ctx *c);
+
+/* One forward pass over n tokens from up to n_seq sequences: token i is tokens[i] at
+ * position pos[i] of sequence seq[i]. Within a sequence the tokens continue what it holds
+ * (the first at a position <= its length; a lower one drops the tail), consecutively.
+ * For each i with want_logits[i] != 0 (every i when want_logits is NULL) one row of
+ * n_vocab floats is written to logits, in batch order. A sequence's logits do not depend
+ * on the rest of the batch. A position past n_ctx is INGOT_ERR_LIMIT. */
+ingot_status ingot_llm_decode(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
+                              const int32_t *seq, const uint8_t *want_logits, float *logits);
+/* Keep only the first len positions of sequence seq (0 clears it). */
+ingot_status ingot_llm_seq_truncate(ingot_llm_ctx *c, int seq, int64_t len);
+
+/* ---- generation -------------------------------------------------------- */
+
+typedef struct ingot_llm_logit_bias {
+    int32_t id;
+    float bias; /* -INFINITY bans the token */
+} ingot_llm_logit_bias;
+
+typedef struct ingot_llm_gen_params {
+    int32_t max_tokens;   /* <= 0: until end of generation or the context is full */
+    float temp;           /* <= 0: greedy */
+    int32_t top_k;        /* <= 0: off */
+    float top_p, min_p, typical_p; /* 1, 0, 1: off */
+    float repeat_penalty; /* 1: off */
+    int32_t penalty_last_n;
+    float frequency_penalty, presence_penalty;
+    uint64_t seed;        /* same seed, same prompt, same parameters: same text */
+    const ingot_llm_logit_bias *logit_bias;
+    int32_t n_logit_bias;
+    const char *const *stop; /* stop strings: generation ends before the first occurrence */
+    int n_stop;
+    int32_t n_logprobs;   /* top-N log-probs per token in the callback (0..20) */
+    int add_special;      /* add BOS etc. to the prompt (default 1) */
+    int parse_special;    /* control-token texts in the prompt become tokens (default 0) */
+    int ignore_eos;       /* keep going past end-of-generation tokens */
+} ingot_llm_gen_params;
+
+/* max_tokens 128, temp 0.8, top_k 40, top_p 0.95, min_p 0.05, repeat_penalty 1,
+ * penalty_last_n 64, seed 0, add_special 1. */
+void ingot_llm_gen_params_default(ingot_llm_gen_params *p);
+
+typedef struct ingot_llm_token {
+    int32_t id;              /* the token sampled */
+    float logprob;           /* its log-probability (penalized logits, temperature 1) */
+    int32_t n_top;
+    const int32_t *top_ids;  /* [n_top] most likely tokens, best first */
+    const float *top_logprobs;
+} ingot_llm_token;
+
+/* Called once per generated token on the generating thread with the text that became
+ * safe to show: complete UTF-8 only, and nothing that may still turn into a stop string
+ * (held-back bytes come with later calls; len may be 0). tok is NULL for the final flush.
+ * text is valid during the call only. Return nonzero to stop generating. */
+typedef int (*ingot_llm_piece_fn)(void *user, const char *text, size_t len, const ingot_llm_token *tok);
+
+enum {
+    INGOT_LLM_STOP_EOG = 1,      /* an end-of-generation token */
+    INGOT_LLM_STOP_MAX_TOKENS = 2,
+    INGOT_LLM_STOP_STRING = 3,
+    INGOT_LLM_STOP_CALLBACK = 4,
+    INGOT_LLM_STOP_CONTEXT = 5   /* the context is full */
+};
+
+typedef struct ingot_llm_gen_stats {
+    int64_t n_prompt, n_reused; /* prompt tokens, of which reused from the cache */
+    int64_t n_gen;              /* tokens generated */
+    double prompt_ms;           /* prompt processing up to the first token's logits */
+    double gen_ms;              /* sampling and decoding of the generated tokens */
+    int stop_reason;            /* INGOT_LLM_STOP_* */
+} ingot_llm_gen_stats;
+
+/* Tokenize prompt[0..len) and generate on sequence 0 of the context, streaming text to
+ * cb (may be NULL). The cached prefix shared with the previous call is reused. A prompt
+ * that does not fit the context (with room for one token) is INGOT_ERR_LIMIT naming both
+ * sizes. stats may be NULL. The calling thread drives the context's pool. */
+ingot_status ingot_llm_generate(ingot_llm_ctx *c, const char *prompt, size_t len, const ingot_llm_gen_params *p,
+                                ingot_llm_piece_fn cb, void *user, ingot_llm_gen_stats *stats);
 
 #ifdef __cplusplus
 }

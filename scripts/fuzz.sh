@@ -1,6 +1,6 @@
 #!/bin/sh
 # fuzz.sh SECONDS: builds the libFuzzer targets (clang, ASan+UBSan) and fuzzes the
-# ONNX loader and the GGUF reader, SECONDS each (default 60), seeded with small
+# ONNX loader, the GGUF reader and the KServe request parser, SECONDS each (default 60), seeded with small
 # files from the shared data. Fails on any finding. Work files go to a temporary
 # folder.
 set -eu
@@ -8,10 +8,12 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SECS=${1:-60}
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DINGOT_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_onnx fuzz_gguf
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_onnx fuzz_gguf fuzz_kserve
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-mkdir -p "$WORK/onnx" "$WORK/gguf"
+mkdir -p "$WORK/onnx" "$WORK/gguf" "$WORK/kserve"
+printf '{"inputs":[{"name":"x","datatype":"FP32","shape":[2,2],"data":[1,2,3,4]}],"outputs":[{"name":"y"}]}' > "$WORK/kserve/seed0.json"
+printf '{"inputs":[{"name":"x","datatype":"BYTES","shape":[1],"data":["a"]}]}' > "$WORK/kserve/seed1.json"
 i=0
 for d in test_add_bcast test_conv_with_strides_padding test_if test_loop11 test_reshape_reduced_dims \
          test_gemm_default_single_elem_vector_bias test_constant test_sequence_insert_at_back test_lstm_defaults; do
@@ -23,7 +25,7 @@ for f in ../shared/conformance/tokenizer/ggml-vocab-bert-bge.gguf ../shared/conf
     [ -f "$f" ] && head -c 65536 "$f" > "$WORK/gguf/$(basename "$f")"
 done
 status=0
-for t in onnx gguf; do
+for t in onnx gguf kserve; do
     echo "-- fuzz_$t for ${SECS}s"
     (cd "$WORK" && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
         "$ROOT/build-fuzz/tests/fuzz_$t" -max_total_time="$SECS" -max_len=65536 -rss_limit_mb=2048 \

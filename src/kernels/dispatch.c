@@ -13,8 +13,11 @@ float it_sdot_ref(const float *x, const float *y, int64_t n);
 void it_dwconv_row_ref(float *out, int64_t ow, const float *const *rows, const float *w, int kh, int kw, int sw,
                        int dw, float bias);
 
+void it_pool_row_ref(float *out, int64_t ow, const float *const *rows, int kh, int kw, int sw, int is_max,
+                     float div);
+
 static const it_kernel_table ref_table = {IT_ISA_SCALAR, 4, 8, it_sgemm_micro_ref, it_sdot_ref, NULL,
-                                          it_dwconv_row_ref, NULL, NULL};
+                                          it_dwconv_row_ref, NULL, NULL, it_pool_row_ref};
 
 #ifdef INGOT_HAVE_X86
 const it_kernel_table *it_kernels_avx2(void);

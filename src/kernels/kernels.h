@@ -76,6 +76,13 @@ typedef struct it_micro_epi {
 typedef void (*it_dwconv_row_fn)(float *out, int64_t ow, const float *const *rows, const float *w, int kh,
                                  int kw, int sw, int dw, float bias);
 
+/* Pooling of one output row: out[j] = reduce_{i<kh, k<kw} rows[i][j*sw + k] for j < ow,
+ * the reduction being max (is_max; NaNs skipped as in `m = v > m ? v : m`) or the sum
+ * divided by div. Reads nothing past rows[i][(ow-1)*sw + kw-1], so rows may point
+ * straight into an input plane (window fully inside it). */
+typedef void (*it_pool_row_fn)(float *out, int64_t ow, const float *const *rows, int kh, int kw, int sw,
+                               int is_max, float div);
+
 /* The dispatch table, filled once from the CPU features. */
 typedef struct it_kernel_table {
     int isa;
@@ -97,6 +104,7 @@ typedef struct it_kernel_table {
      * or hardswish; other kinds are left to the caller) goes to dst[r*64 + 4*t .. +3]. */
     void (*wino_in)(const float *src, int64_t ld, int n, float *dst, int64_t xs);
     void (*wino_out)(const float *src, int64_t xs, int n, float *dst, float bias, const it_act *act);
+    it_pool_row_fn pool_row;
 } it_kernel_table;
 const it_kernel_table *it_kernels(void);
 /* Tables per tier, for tests comparing tiers; NULL when not built or not supported. */

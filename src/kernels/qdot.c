@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "kernels/qdot.h"
 #include "tensor/quant.h"
@@ -52,6 +53,99 @@ float it_qdot_q4_1_ref(const void *w, const void *xq8_1, int64_t n) {
     return s;
 }
 
+float it_qdot_q5_0_ref(const void *w, const void *xq8, int64_t n) {
+    const it_block_q5_0 *a = w;
+    const it_block_q8_0 *b = xq8;
+    float s = 0;
+    for (int64_t i = 0; i < n / IT_QK; i++) {
+        uint32_t qh;
+        memcpy(&qh, a[i].qh, 4);
+        int32_t si = 0;
+        for (int j = 0; j < 16; j++) {
+            int32_t x0 = ((a[i].qs[j] & 15) | (((qh >> j) << 4) & 0x10)) - 16;
+            int32_t x1 = ((a[i].qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16;
+            si += x0 * b[i].qs[j] + x1 * b[i].qs[j + 16];
+        }
+        s += (float)si * (it_f16_to_f32(a[i].d) * it_f16_to_f32(b[i].d));
+    }
+    return s;
+}
+
+float it_qdot_q5_1_ref(const void *w, const void *xq8_1, int64_t n) {
+    const it_block_q5_1 *a = w;
+    const it_block_q8_1 *b = xq8_1;
+    float s = 0;
+    for (int64_t i = 0; i < n / IT_QK; i++) {
+        uint32_t qh;
+        memcpy(&qh, a[i].qh, 4);
+        int32_t si = 0;
+        for (int j = 0; j < 16; j++) {
+            int32_t x0 = (a[i].qs[j] & 15) | (((qh >> j) << 4) & 0x10);
+            int32_t x1 = (a[i].qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
+            si += x0 * b[i].qs[j] + x1 * b[i].qs[j + 16];
+        }
+        s += (float)si * (it_f16_to_f32(a[i].d) * it_f16_to_f32(b[i].d)) + it_f16_to_f32(a[i].m) * it_f16_to_f32(b[i].s);
+    }
+    return s;
+}
+
+/* Q4_K / Q5_K: sub-block k (32 elements) uses the low (even k) or high nibbles of bytes
+ * qs[32*(k/2) ..], the 5th bit k of qh[l] (Q5_K), scale d*sc_k and min dmin*m_k. */
+static float qk_ref(const uint8_t *blocks, size_t bsz, int five, const it_block_q8_1 *b, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n / IT_QK_K; i++) {
+        const uint8_t *blk = blocks + (size_t)i * bsz;
+        uint16_t hd, hm;
+        memcpy(&hd, blk, 2);
+        memcpy(&hm, blk + 2, 2);
+        float d = it_f16_to_f32(hd), dmin = it_f16_to_f32(hm);
+        const uint8_t *scales = blk + 4, *qh = blk + 16, *qs = blk + (five ? 48 : 16);
+        for (int k = 0; k < 8; k++) {
+            const it_block_q8_1 *xb = &b[i * 8 + k];
+            const uint8_t *q = qs + 32 * (k / 2);
+            int sc, m;
+            it_k4_scale_min(k, scales, &sc, &m);
+            int32_t si = 0;
+            for (int l = 0; l < 32; l++) {
+                int v = k & 1 ? q[l] >> 4 : q[l] & 15;
+                if (five) v += ((qh[l] >> k) & 1) << 4;
+                si += v * xb->qs[l];
+            }
+            s += (d * it_f16_to_f32(xb->d)) * (float)(sc * si) - (dmin * (float)m) * it_f16_to_f32(xb->s);
+        }
+    }
+    return s;
+}
+
+float it_qdot_q4_K_ref(const void *w, const void *xq8_1, int64_t n) { return qk_ref(w, 144, 0, xq8_1, n); }
+float it_qdot_q5_K_ref(const void *w, const void *xq8_1, int64_t n) { return qk_ref(w, 176, 1, xq8_1, n); }
+
+/* Q6_K: sub-block k (32 elements) of each 128-element half h = k/4, group j = k%4: low
+ * (j < 2) or high nibbles of ql[64h + 32(j&1) ..], bits 2j of qh[32h ..], scales
+ * sc[8h + 2j] (first 16) and sc[8h + 2j + 1] (last 16); values minus 32. */
+float it_qdot_q6_K_ref(const void *w, const void *xq8, int64_t n) {
+    const it_block_q6_K *a = w;
+    const it_block_q8_0 *b = xq8;
+    float s = 0;
+    for (int64_t i = 0; i < n / IT_QK_K; i++) {
+        float d = it_f16_to_f32(a[i].d);
+        for (int k = 0; k < 8; k++) {
+            int h = k / 4, j = k % 4;
+            const uint8_t *ql = a[i].ql + 64 * h + 32 * (j & 1), *qh = a[i].qh + 32 * h;
+            const int8_t *sc = a[i].scales + 8 * h + 2 * j;
+            const it_block_q8_0 *xb = &b[i * 8 + k];
+            int32_t s0 = 0, s1 = 0;
+            for (int l = 0; l < 32; l++) {
+                int q = ((j >= 2 ? ql[l] >> 4 : ql[l] & 15) | (((qh[l] >> (2 * j)) & 3) << 4)) - 32;
+                if (l < 16) s0 += q * xb->qs[l];
+                else s1 += q * xb->qs[l];
+            }
+            s += (d * it_f16_to_f32(xb->d)) * (float)(sc[0] * s0 + sc[1] * s1);
+        }
+    }
+    return s;
+}
+
 float it_dot_f16_ref(const uint16_t *a, const float *b, int64_t n) {
     float s = 0;
     for (int64_t i = 0; i < n; i++) s += it_f16_to_f32(a[i]) * b[i];
@@ -73,7 +167,8 @@ static void q4_1_x4(const void *w, const void *x, int64_t xs, int64_t n, float *
 }
 
 static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot_q4_0_ref, it_qdot_q4_1_ref,
-                                        q8_0_x4, q4_0_x4, q4_1_x4, it_dot_f16_ref,
+                                        q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
+                                        it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, it_dot_f16_ref,
                                         it_axpy_f16_ref};
 
 #ifdef INGOT_HAVE_X86

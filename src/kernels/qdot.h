@@ -29,6 +29,11 @@ typedef struct it_qdot_table {
     it_qdot_fn q4_0; /* Q4_0 weights . Q8_0 activations */
     it_qdot_fn q4_1; /* Q4_1 weights . Q8_1 activations */
     it_qdot4_fn q8_0_x4, q4_0_x4, q4_1_x4;
+    it_qdot_fn q5_0; /* Q5_0 . Q8_0 */
+    it_qdot_fn q5_1; /* Q5_1 . Q8_1 */
+    it_qdot_fn q4_K; /* Q4_K . Q8_1 (per 32-element sub-block: scale, and min times the block sum) */
+    it_qdot_fn q5_K; /* Q5_K . Q8_1 */
+    it_qdot_fn q6_K; /* Q6_K . Q8_0 (two 16-element scales per 32-element block) */
     float (*dot_f16)(const uint16_t *a, const float *b, int64_t n);      /* any n */
     void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);   /* y += a*x, any n */
 } it_qdot_table;
@@ -42,6 +47,21 @@ const it_qdot_table *it_qdot_for(int isa);
 float it_qdot_q8_0_ref(const void *w, const void *xq8, int64_t n);
 float it_qdot_q4_0_ref(const void *w, const void *xq8, int64_t n);
 float it_qdot_q4_1_ref(const void *w, const void *xq8_1, int64_t n);
+float it_qdot_q5_0_ref(const void *w, const void *xq8, int64_t n);
+float it_qdot_q5_1_ref(const void *w, const void *xq8_1, int64_t n);
+float it_qdot_q4_K_ref(const void *w, const void *xq8_1, int64_t n); /* n: multiple of 256 */
+float it_qdot_q5_K_ref(const void *w, const void *xq8_1, int64_t n);
+float it_qdot_q6_K_ref(const void *w, const void *xq8, int64_t n);
+/* K-quant scale / min of 32-element sub-block j (0..7) from the 12 packed bytes */
+static inline void it_k4_scale_min(int j, const uint8_t *q, int *d, int *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
 float it_dot_f16_ref(const uint16_t *a, const float *b, int64_t n);
 void it_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n);
 

@@ -9,9 +9,10 @@
  * token row) by a fixed kernel, and attention per (token, head) reads only the cache of its
  * own sequence in position order, so a token's result does not depend on the batch's other
  * tokens or on the thread count. Matrix products are parallelized over weight rows;
- * attention over (token, head) pairs. Quantized Q8_0 / Q4_0 weights use integer block dots
- * against activations quantized to Q8_0 (qdot.h); F32 rows are dotted directly; other
- * types are dequantized one row at a time into per-thread scratch.
+ * attention over (token, head) pairs. Quantized weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+ * Q4_K, Q5_K, Q6_K) use integer block dots against activations quantized to Q8_0 / Q8_1
+ * blocks (qdot.h); F32 and F16 rows are dotted directly; other types are dequantized one
+ * row at a time into per-thread scratch.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -133,12 +134,17 @@ static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
         const uint8_t *wr = (const uint8_t *)w->data + r * w->row_bytes;
         if (j->qf) { /* four tokens per weight-row pass; same bits as one at a time */
             int64_t t = 0;
-            for (; t + 4 <= j->T; t += 4) {
+            for (; j->qf4 && t + 4 <= j->T; t += 4) {
                 float o[4];
                 j->qf4(wr, j->xq + t * j->xq_rb, j->xq_rb, n, o);
                 for (int k = 0; k < 4; k++) j->y[(t + k) * j->ldy + r] = o[k];
             }
             for (; t < j->T; t++) j->y[t * j->ldy + r] = j->qf(wr, j->xq + t * j->xq_rb, n);
+            continue;
+        }
+        if (w->type == IT_GGML_F16) { /* converted on the fly (F16C) */
+            for (int64_t t = 0; t < j->T; t++)
+                j->y[t * j->ldy + r] = j->c->qt->dot_f16((const uint16_t *)wr, j->x + t * j->ldx, n);
             continue;
         }
         const float *row = (const float *)wr;
@@ -158,6 +164,11 @@ static it_qdot_fn qdot_for(const it_llm_ctx *c, uint32_t type, uint32_t *act, it
     case IT_GGML_Q8_0: *f4 = c->qt->q8_0_x4; return c->qt->q8_0;
     case IT_GGML_Q4_0: *f4 = c->qt->q4_0_x4; return c->qt->q4_0;
     case IT_GGML_Q4_1: *act = IT_GGML_Q8_1; *f4 = c->qt->q4_1_x4; return c->qt->q4_1;
+    case IT_GGML_Q5_0: return c->qt->q5_0;
+    case IT_GGML_Q6_K: return c->qt->q6_K;
+    case IT_GGML_Q5_1: *act = IT_GGML_Q8_1; return c->qt->q5_1;
+    case IT_GGML_Q4_K: *act = IT_GGML_Q8_1; return c->qt->q4_K;
+    case IT_GGML_Q5_K: *act = IT_GGML_Q8_1; return c->qt->q5_K;
     default: return NULL;
     }
 }

@@ -666,6 +666,58 @@ static void pool_task(void *arg, int64_t b, int64_t e, int tid) {
     }
 }
 
+/* float32 MaxPool / AveragePool, 1-D or 2-D, dilation 1, no Indices: per output row,
+ * the columns whose window lies inside the plane go to the kernel table's pool row
+ * (pointers straight into the input, no padded copy); the few edge columns whose
+ * window crosses the padding take the generic per-tap path. */
+static void pool_fast_task(void *arg, int64_t b, int64_t e, int tid) {
+    (void)tid;
+    pool_job *j = arg;
+    it_pool_row_fn row = it_kernels()->pool_row;
+    int is_max = j->kind == POOL_MAX;
+    int64_t lo = (j->pw + j->sw - 1) / j->sw, hi = j->W + j->pw - j->kw >= 0 ? (j->W + j->pw - j->kw) / j->sw + 1 : 0;
+    if (lo > j->OW) lo = j->OW;
+    if (hi > j->OW) hi = j->OW;
+    if (hi < lo) hi = lo;
+    const float *rows[64];
+    for (int64_t pl = b; pl < e; pl++) {
+        const float *xf = (const float *)j->x + pl * j->isz;
+        float *yf = (float *)j->y + pl * j->osz;
+        for (int64_t oh = 0; oh < j->OH; oh++) {
+            int64_t fh, nh, ph_;
+            win(oh, j->sh, j->ph, j->peh, j->kh, 1, j->H, &fh, &nh, &ph_);
+            float *out = yf + oh * j->OW;
+            if (nh == 0) {
+                for (int64_t ow = 0; ow < j->OW; ow++) out[ow] = is_max ? -INFINITY : 0.f;
+                continue;
+            }
+            if (hi > lo) {
+                for (int64_t i = 0; i < nh; i++) rows[i] = xf + (fh + i) * j->W + lo * j->sw - j->pw;
+                float div = (float)((j->include_pad ? ph_ : nh) * j->kw);
+                row(out + lo, hi - lo, rows, (int)nh, (int)j->kw, (int)j->sw, is_max, div);
+            }
+            for (int64_t ow = 0; ow < j->OW; ow++) {
+                if (ow == lo && hi > lo) ow = hi;
+                if (ow >= j->OW) break;
+                int64_t fw, nw, pw_;
+                win(ow, j->sw, j->pw, j->pew, j->kw, 1, j->W, &fw, &nw, &pw_);
+                float m = -INFINITY, sum = 0;
+                for (int64_t bb = 0; bb < nh; bb++) {
+                    const float *r = xf + (fh + bb) * j->W + fw;
+                    if (is_max) for (int64_t cc = 0; cc < nw; cc++) { float v = r[cc]; m = v > m ? v : m; }
+                    else for (int64_t cc = 0; cc < nw; cc++) sum += r[cc];
+                }
+                if (is_max) {
+                    out[ow] = m;
+                } else {
+                    int64_t cnt = j->include_pad ? ph_ * pw_ : nh * nw;
+                    out[ow] = cnt ? sum / (float)cnt : 0.f;
+                }
+            }
+        }
+    }
+}
+
 static int pool_common(it_opctx *c, int kind, int global) {
     IT_REQUIRE_IN(c, 0, X);
     int dt = X->dtype;
@@ -716,7 +768,8 @@ static int pool_common(it_opctx *c, int kind, int global) {
     j.isz = j.D * j.H * j.W;
     j.osz = j.OD * j.OH * j.OW;
     int64_t planes = X->dims[0] * X->dims[1];
-    it_parallel_for(c->tp, planes, 1 + 4096 / (j.osz * j.kd * j.kh * j.kw + 1), pool_task, &j);
+    int fast = dt == IT_F32 && !has_idx && kind != POOL_LP && nd <= 2 && j.dh == 1 && j.dw == 1 && j.kh <= 64;
+    it_parallel_for(c->tp, planes, 1 + 4096 / (j.osz * j.kd * j.kh * j.kw + 1), fast ? pool_fast_task : pool_task, &j);
     return 0;
 }
 

@@ -14,6 +14,8 @@
 #define MR 6
 #define NR 16
 
+void it_pool_row_avx2(float *out, int64_t ow, const float *const *rows, int kh, int kw, int sw, int is_max,
+                      float div);
 void it_dwconv_row_avx2(float *out, int64_t ow, const float *const *rows, const float *w, int kh, int kw,
                         int sw, int dw, float bias);
 
@@ -130,6 +132,7 @@ static float sdot(const float *x, const float *y, int64_t n) {
     return s;
 }
 
-static const it_kernel_table table = {IT_ISA_AVX2, MR, NR, micro, sdot, NULL, it_dwconv_row_avx2, NULL, NULL};
+static const it_kernel_table table = {IT_ISA_AVX2, MR, NR, micro, sdot, NULL, it_dwconv_row_avx2, NULL, NULL,
+                                      it_pool_row_avx2};
 const it_kernel_table *it_kernels_avx2(void);
 const it_kernel_table *it_kernels_avx2(void) { return &table; }

@@ -13,6 +13,8 @@
 #define MR 8
 #define NR 32
 
+void it_pool_row_avx512(float *out, int64_t ow, const float *const *rows, int kh, int kw, int sw, int is_max,
+                      float div);
 void it_dwconv_row_avx512(float *out, int64_t ow, const float *const *rows, const float *w, int kh, int kw,
                           int sw, int dw, float bias);
 void it_wino_in_avx512(const float *src, int64_t ld, int n, float *dst, int64_t xs);
@@ -137,6 +139,6 @@ static float sdot(const float *x, const float *y, int64_t n) {
 }
 
 static const it_kernel_table table = {IT_ISA_AVX512, MR, NR, micro, sdot, NULL, it_dwconv_row_avx512,
-                                       it_wino_in_avx512, it_wino_out_avx512};
+                                       it_wino_in_avx512, it_wino_out_avx512, it_pool_row_avx512};
 const it_kernel_table *it_kernels_avx512(void);
 const it_kernel_table *it_kernels_avx512(void) { return &table; }

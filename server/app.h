@@ -1,0 +1,27 @@
+/*
+ * app.h: the state one `ingot serve` process shares between its route
+ * modules: the model repository, the HTTP server, readiness and the settings
+ * the command line gave. Created and freed by serve.c; route modules get a
+ * pointer at registration and keep no state of their own.
+ */
+#ifndef INGOT_SERVER_APP_H
+#define INGOT_SERVER_APP_H
+
+#include <stdatomic.h>
+
+#include "http.h"
+#include "model_repo.h"
+
+typedef struct ingot_app {
+    model_repo *repo;
+    http_server *http;
+    atomic_int ready;    /* startup loading done */
+    atomic_int stopping; /* shutdown begun */
+    double t_start;
+} ingot_app;
+
+/* Route modules: each adds its routes to app->http. */
+int routes_kserve_add(ingot_app *app);
+int routes_ops_add(ingot_app *app);
+
+#endif

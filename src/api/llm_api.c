@@ -1,0 +1,389 @@
+/*
+ * llm_api.c: the LLM half of include/ingot_llm.h on top of src/llm: model loading and
+ * facts, tokenization, contexts with batched decoding, and text generation (prompt in
+ * batches, sampling, streaming detokenization that holds back incomplete UTF-8 and
+ * possible stop-string prefixes, reuse of the cached prompt prefix between calls).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "ingot_llm.h"
+#include "llm/context.h"
+#include "llm/model.h"
+#include "llm/sampler.h"
+#include "tensor/quant.h"
+
+struct ingot_llm {
+    it_llm_model *m;
+    int64_t n_params, weight_bytes;
+};
+
+struct ingot_llm_ctx {
+    const ingot_llm *m;
+    it_llm_ctx *c;
+    int64_t n_batch;
+    it_err err;
+    int32_t *toks; /* tokens held by sequence 0 (for prefix reuse) */
+    int64_t n_toks, cap_toks;
+    float *logits; /* [n_vocab] */
+};
+
+static ingot_status finish(int st, const it_err *e, char *err, size_t errlen) {
+    if (err && errlen) {
+        if (st) snprintf(err, errlen, "%s", e->msg[0] ? e->msg : ingot_status_str((ingot_status)st));
+        else err[0] = 0;
+    }
+    return (ingot_status)st;
+}
+
+/* ---------------------------------------------------------------- models */
+
+static void count_weight(ingot_llm *l, const it_llm_weight *w) {
+    if (!w->data) return;
+    l->n_params += w->n_in * w->n_out;
+    l->weight_bytes += w->row_bytes * w->n_out;
+}
+
+ingot_status ingot_llm_load(const char *path, const char *tokenizer, ingot_llm **out, char *err, size_t errlen) {
+    it_err e = {{0}};
+    if (!out) return finish(it_fail(&e, INGOT_ERR_INVALID_ARG, "out is NULL"), &e, err, errlen);
+    *out = NULL;
+    if (!path) return finish(it_fail(&e, INGOT_ERR_INVALID_ARG, "path is NULL"), &e, err, errlen);
+    ingot_llm *l = calloc(1, sizeof *l);
+    if (!l) return finish(it_fail(&e, INGOT_ERR_NOMEM, "out of memory"), &e, err, errlen);
+    int st = it_llm_model_load(path, tokenizer, &l->m, &e);
+    if (st) {
+        char tmp[sizeof e.msg];
+        memcpy(tmp, e.msg, sizeof tmp);
+        snprintf(e.msg, sizeof e.msg, "%.200s: %.300s", path, tmp);
+        free(l);
+        return finish(st, &e, err, errlen);
+    }
+    const it_llm_model *m = l->m;
+    count_weight(l, &m->tok_embd);
+    count_weight(l, &m->output_norm);
+    if (m->output.data != m->tok_embd.data) count_weight(l, &m->output);
+    for (int64_t i = 0; i < m->hp.n_layer; i++) {
+        const it_llm_layer *L = &m->layers[i];
+        const it_llm_weight *ws[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv,
+                                     &L->q_norm, &L->k_norm, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++) count_weight(l, ws[k]);
+    }
+    *out = l;
+    return finish(0, &e, err, errlen);
+}
+
+void ingot_llm_free(ingot_llm *m) {
+    if (!m) return;
+    it_llm_model_free(m->m);
+    free(m);
+}
+
+ingot_status ingot_llm_get_info(const ingot_llm *l, ingot_llm_info *info) {
+    if (!l || !info) return INGOT_ERR_INVALID_ARG;
+    const it_llm_model *m = l->m;
+    memset(info, 0, sizeof *info);
+    info->arch = m->arch_name;
+    info->name = m->name;
+    info->format = m->format;
+    info->chat_template = m->chat_template;
+    info->n_ctx_train = m->hp.n_ctx_train;
+    info->n_vocab = m->hp.n_vocab;
+    info->n_embd = m->hp.n_embd;
+    info->n_layer = m->hp.n_layer;
+    info->n_head = m->hp.n_head;
+    info->n_head_kv = m->hp.n_head_kv;
+    info->n_ff = m->hp.n_ff;
+    info->n_params = l->n_params;
+    info->weight_bytes = l->weight_bytes;
+    info->bos = it_tok_special_id(m->tok, IT_TOK_ID_BOS);
+    info->eos = it_tok_special_id(m->tok, IT_TOK_ID_EOS);
+    return INGOT_OK;
+}
+
+ingot_status ingot_llm_tokenize(const ingot_llm *l, const char *text, size_t len, int flags, int32_t *ids,
+                                size_t cap, size_t *n_ids) {
+    if (!l || (!text && len) || !n_ids || (!ids && cap)) return INGOT_ERR_INVALID_ARG;
+    int f = (flags & INGOT_LLM_ADD_SPECIAL ? IT_TOK_ADD_SPECIAL : 0) |
+            (flags & INGOT_LLM_PARSE_SPECIAL ? IT_TOK_PARSE_SPECIAL : 0);
+    return (ingot_status)it_tok_tokenize(l->m->tok, text ? text : "", len, f, ids, cap, n_ids, NULL);
+}
+
+int64_t ingot_llm_detokenize(const ingot_llm *l, const int32_t *ids, size_t n, char *buf, size_t cap) {
+    if (!l || (!ids && n) || (!buf && cap)) return INGOT_ERR_INVALID_ARG;
+    return it_tok_detokenize(l->m->tok, ids, n, 0, buf, cap);
+}
+
+int ingot_llm_is_eog(const ingot_llm *l, int32_t id) { return l && it_tok_is_eog(l->m->tok, id); }
+
+/* ---------------------------------------------------------------- contexts */
+
+void ingot_llm_ctx_params_default(ingot_llm_ctx_params *p) {
+    memset(p, 0, sizeof *p);
+    p->n_seq = 1;
+    p->n_batch = 512;
+}
+
+ingot_status ingot_llm_ctx_create(const ingot_llm *l, const ingot_llm_ctx_params *p, ingot_llm_ctx **out, char *err,
+                                  size_t errlen) {
+    it_err e = {{0}};
+    if (!l || !out) return finish(it_fail(&e, INGOT_ERR_INVALID_ARG, "NULL model or out"), &e, err, errlen);
+    *out = NULL;
+    ingot_llm_ctx_params d;
+    ingot_llm_ctx_params_default(&d);
+    if (p) d = *p;
+    if (d.n_batch <= 0) d.n_batch = 512;
+    if (d.n_batch > 65536) d.n_batch = 65536;
+    ingot_llm_ctx *c = calloc(1, sizeof *c);
+    if (!c) return finish(it_fail(&e, INGOT_ERR_NOMEM, "out of memory"), &e, err, errlen);
+    c->m = l;
+    c->n_batch = d.n_batch;
+    it_llm_ctx_params cp = {d.n_ctx, d.n_seq, d.n_threads, d.kv_f32, 0};
+    int st = it_llm_ctx_create(l->m, &cp, &c->c, &e);
+    if (!st) {
+        c->logits = malloc((size_t)l->m->hp.n_vocab * sizeof *c->logits);
+        if (!c->logits) st = it_fail(&e, INGOT_ERR_NOMEM, "out of memory");
+    }
+    if (st) {
+        ingot_llm_ctx_free(c);
+        return finish(st, &e, err, errlen);
+    }
+    *out = c;
+    return INGOT_OK;
+}
+
+void ingot_llm_ctx_free(ingot_llm_ctx *c) {
+    if (!c) return;
+    it_llm_ctx_free(c->c);
+    free(c->toks);
+    free(c->logits);
+    free(c);
+}
+
+int64_t ingot_llm_ctx_n_ctx(const ingot_llm_ctx *c) { return c ? c->c->kv.n_ctx : 0; }
+
+int ingot_llm_ctx_n_threads(const ingot_llm_ctx *c) { return c ? c->c->nthreads : 0; }
+
+const char *ingot_llm_ctx_error(const ingot_llm_ctx *c) { return c ? c->err.msg : "NULL context"; }
+
+ingot_status ingot_llm_decode(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
+                              const int32_t *seq, const uint8_t *want_logits, float *logits) {
+    if (!c) return INGOT_ERR_INVALID_ARG;
+    c->err.msg[0] = 0;
+    it_llm_batch b = {n, tokens, pos, seq, want_logits};
+    for (int64_t i = 0; i < n && tokens && seq; i++)
+        if (seq[i] == 0) c->n_toks = 0; /* sequence 0 changed outside generate: no prefix reuse */
+    return (ingot_status)it_llm_decode(c->c, &b, logits, &c->err);
+}
+
+ingot_status ingot_llm_seq_truncate(ingot_llm_ctx *c, int seq, int64_t len) {
+    if (!c) return INGOT_ERR_INVALID_ARG;
+    c->err.msg[0] = 0;
+    if (seq == 0 && len < c->n_toks) c->n_toks = len < 0 ? 0 : len;
+    return (ingot_status)it_llm_seq_truncate(c->c, seq, len, &c->err);
+}
+
+/* ---------------------------------------------------------------- generation */
+
+void ingot_llm_gen_params_default(ingot_llm_gen_params *p) {
+    memset(p, 0, sizeof *p);
+    p->max_tokens = 128;
+    p->temp = 0.8f;
+    p->top_k = 40;
+    p->top_p = 0.95f;
+    p->min_p = 0.05f;
+    p->typical_p = 1.0f;
+    p->repeat_penalty = 1.0f;
+    p->penalty_last_n = 64;
+    p->add_special = 1;
+}
+
+static int push_tok(ingot_llm_ctx *c, int32_t id) {
+    if (c->n_toks == c->cap_toks) {
+        int64_t nc = c->cap_toks ? c->cap_toks * 2 : 256;
+        int32_t *nt = realloc(c->toks, (size_t)nc * sizeof *nt);
+        if (!nt) return INGOT_ERR_NOMEM;
+        c->toks = nt;
+        c->cap_toks = nc;
+    }
+    c->toks[c->n_toks++] = id;
+    return 0;
+}
+
+/* text not yet released to the callback (incomplete stop-string prefixes) */
+typedef struct pending {
+    char *b;
+    size_t n, cap;
+} pending;
+
+static int pend_add(pending *p, const char *s, size_t n) {
+    if (p->n + n > p->cap) {
+        size_t nc = (p->n + n) * 2 + 64;
+        char *nb = realloc(p->b, nc);
+        if (!nb) return INGOT_ERR_NOMEM;
+        p->b = nb;
+        p->cap = nc;
+    }
+    memcpy(p->b + p->n, s, n);
+    p->n += n;
+    return 0;
+}
+
+ingot_status ingot_llm_generate(ingot_llm_ctx *c, const char *prompt, size_t len, const ingot_llm_gen_params *gp,
+                                ingot_llm_piece_fn cb, void *user, ingot_llm_gen_stats *stats) {
+    if (!c) return INGOT_ERR_INVALID_ARG;
+    it_err *e = &c->err;
+    e->msg[0] = 0;
+    ingot_llm_gen_params p;
+    ingot_llm_gen_params_default(&p);
+    if (gp) p = *gp;
+    ingot_llm_gen_stats stx;
+    memset(&stx, 0, sizeof stx);
+    const it_llm_model *m = c->m->m;
+    const int64_t n_ctx = c->c->kv.n_ctx, V = m->hp.n_vocab;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    it_sampler *smp = NULL;
+    pending pend = {NULL, 0, 0};
+    int st;
+    if (!prompt && len) return (ingot_status)it_fail(e, INGOT_ERR_INVALID_ARG, "prompt is NULL");
+    if (p.n_stop < 0 || (p.n_stop && !p.stop) || p.n_logit_bias < 0 || (p.n_logit_bias && !p.logit_bias))
+        return (ingot_status)it_fail(e, INGOT_ERR_INVALID_ARG, "stop strings or logit bias given without an array");
+    for (int i = 0; i < p.n_stop; i++)
+        if (!p.stop[i]) return (ingot_status)it_fail(e, INGOT_ERR_INVALID_ARG, "stop string %d is NULL", i);
+    int tf = (p.add_special ? IT_TOK_ADD_SPECIAL : 0) | (p.parse_special ? IT_TOK_PARSE_SPECIAL : 0);
+    if ((st = it_tok_tokenize_alloc(m->tok, prompt ? prompt : "", len, tf, &ids, &n_ids, e))) goto done;
+    if (n_ids == 0) {
+        st = it_fail(e, INGOT_ERR_INVALID_ARG, "the prompt is empty (no tokens)");
+        goto done;
+    }
+    if ((int64_t)n_ids >= n_ctx) {
+        st = it_fail(e, INGOT_ERR_LIMIT,
+                     "the prompt has %zu tokens; the context holds %lld (n_ctx), which leaves no room to generate",
+                     n_ids, (long long)n_ctx);
+        goto done;
+    }
+    it_sampler_params sp;
+    it_sampler_params_default(&sp);
+    sp.temp = p.temp;
+    sp.top_k = p.top_k;
+    sp.top_p = p.top_p;
+    sp.min_p = p.min_p;
+    sp.typical_p = p.typical_p;
+    sp.repeat_penalty = p.repeat_penalty;
+    sp.penalty_last_n = p.penalty_last_n;
+    sp.freq_penalty = p.frequency_penalty;
+    sp.presence_penalty = p.presence_penalty;
+    sp.seed = p.seed;
+    sp.bias = (const it_logit_bias *)p.logit_bias; /* same layout */
+    sp.n_bias = p.n_logit_bias;
+    sp.n_logprobs = p.n_logprobs;
+    if ((st = it_sampler_create(&sp, V, &smp, e))) goto done;
+    for (size_t i = 0; i < n_ids; i++) it_sampler_accept(smp, ids[i]);
+
+    /* reuse the cached prefix; always recompute the last prompt token for its logits */
+    int64_t reuse = 0;
+    while (reuse < c->n_toks && reuse < (int64_t)n_ids - 1 && c->toks[reuse] == ids[reuse]) reuse++;
+    if ((st = it_llm_seq_truncate(c->c, 0, reuse, e))) goto done;
+    c->n_toks = reuse;
+    stx.n_prompt = (int64_t)n_ids;
+    stx.n_reused = reuse;
+    double t0 = it_now_ms();
+    int32_t *pos = malloc((size_t)c->n_batch * sizeof *pos), *seq = calloc((size_t)c->n_batch, sizeof *seq);
+    uint8_t *want = calloc((size_t)c->n_batch, 1);
+    if (!pos || !seq || !want) {
+        free(pos); free(seq); free(want);
+        st = it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int64_t i = reuse; i < (int64_t)n_ids && !st;) {
+        int64_t nb = (int64_t)n_ids - i < c->n_batch ? (int64_t)n_ids - i : c->n_batch;
+        for (int64_t k = 0; k < nb; k++) {
+            pos[k] = (int32_t)(i + k);
+            want[k] = i + k == (int64_t)n_ids - 1;
+        }
+        it_llm_batch b = {nb, ids + i, pos, seq, want};
+        st = it_llm_decode(c->c, &b, c->logits, e);
+        for (int64_t k = 0; k < nb && !st; k++) st = push_tok(c, ids[i + k]);
+        i += nb;
+    }
+    free(pos); free(seq); free(want);
+    if (st) {
+        c->n_toks = 0;
+        goto done;
+    }
+    double t1 = it_now_ms();
+    stx.prompt_ms = t1 - t0;
+
+    it_tok_stream ts;
+    it_tok_stream_init(&ts, 0);
+    char piece[IT_TOK_MAX_TOKEN_BYTES + 16];
+    int32_t top_ids[IT_SAMPLER_MAX_LOGPROBS];
+    float top_lp[IT_SAMPLER_MAX_LOGPROBS];
+    int stop = 0;
+    while (!stop) {
+        it_sample_result r;
+        int32_t id = it_sampler_sample(smp, c->logits, &r);
+        if (id < 0) {
+            st = it_fail(e, INGOT_ERR_INVALID_ARG, "every token is banned by the logit bias");
+            break;
+        }
+        it_sampler_accept(smp, id);
+        stx.n_gen++;
+        if (!p.ignore_eos && it_tok_is_eog(m->tok, id)) {
+            stop = INGOT_LLM_STOP_EOG;
+            break;
+        }
+        int64_t np = it_tok_stream_push(m->tok, &ts, id, piece, sizeof piece);
+        if (np < 0) np = 0;
+        if ((st = pend_add(&pend, piece, (size_t)np))) {
+            it_fail(e, st, "out of memory");
+            break;
+        }
+        size_t at = 0, safe = pend.n;
+        int hit = p.n_stop ? it_stop_find(pend.b, pend.n, p.stop, p.n_stop, &at, &safe) : 0;
+        size_t emit = hit ? at : safe;
+        ingot_llm_token tk = {id, r.logprob, r.n_top, top_ids, top_lp};
+        for (int32_t k = 0; k < r.n_top; k++) {
+            top_ids[k] = r.top[k].id;
+            top_lp[k] = r.top[k].logprob;
+        }
+        if (cb && cb(user, pend.b ? pend.b : "", emit, &tk)) stop = INGOT_LLM_STOP_CALLBACK;
+        memmove(pend.b, pend.b + emit, pend.n - emit);
+        pend.n -= emit;
+        if (hit) {
+            pend.n = 0;
+            stop = INGOT_LLM_STOP_STRING;
+            break;
+        }
+        if (stop) break;
+        if (p.max_tokens > 0 && stx.n_gen >= p.max_tokens) { stop = INGOT_LLM_STOP_MAX_TOKENS; break; }
+        if (c->n_toks >= n_ctx) { stop = INGOT_LLM_STOP_CONTEXT; break; }
+        int32_t ps = (int32_t)c->n_toks, sq = 0;
+        it_llm_batch b = {1, &id, &ps, &sq, NULL};
+        if ((st = it_llm_decode(c->c, &b, c->logits, e))) {
+            c->n_toks = 0;
+            break;
+        }
+        if ((st = push_tok(c, id))) {
+            it_fail(e, st, "out of memory");
+            break;
+        }
+    }
+    if (!st && stop != INGOT_LLM_STOP_STRING) { /* flush held-back bytes */
+        int64_t nf = it_tok_stream_flush(&ts, piece, sizeof piece);
+        if (nf > 0 && pend_add(&pend, piece, (size_t)nf) == 0) {}
+        if (cb && pend.n) cb(user, pend.b, pend.n, NULL);
+    }
+    stx.gen_ms = it_now_ms() - t1;
+    stx.stop_reason = stop;
+done:
+    if (stats) *stats = stx;
+    free(ids);
+    free(pend.b);
+    it_sampler_free(smp);
+    return (ingot_status)st;
+}
