@@ -25,6 +25,11 @@ static void usage(FILE *f) {
             "                                   run once; print outputs (and write them as .npy)\n"
             "  bench MODEL [-t THREADS] [--iters N] [--warmup N] [--input NAME=X.npy...] [--json]\n"
             "                                   latency: median/p90/min over N runs\n"
+            "  generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+            "           [--seed S] [-t THREADS] [-c CTX]\n"
+            "                                   the prompt and its continuation, streamed to stdout\n"
+            "  bench MODEL.gguf [-t THREADS] [-p 512] [-n 128] [--reps R] [--json]\n"
+            "                                   LLM prompt processing and generation tokens/s\n"
             "  convert --from llama2c MODEL.bin --tokenizer TOK.bin -o OUT.gguf\n"
             "                                   write a llama.cpp-compatible GGUF\n"
             "  serve [--host H] [--port P] [--model PATH[:NAME]]... [--models-dir DIR] [--api-key K]\n"
@@ -53,7 +58,14 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
-    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) {
+        /* GGUF files and llama2.c checkpoints are LLMs: tokens/s; anything else latency */
+        const char *m = cli_model(argc - 1, argv + 1);
+        size_t l = m ? strlen(m) : 0;
+        if (l > 5 && (!strcmp(m + l - 5, ".gguf") || !strcmp(m + l - 4, ".bin"))) return cmd_llm_bench(argc - 1, argv + 1);
+        return cmd_bench(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "advise")) return cmd_advise(argc - 1, argv + 1);
 #ifdef INGOT_HAVE_SERVER
