@@ -22,6 +22,7 @@ static int gen_usage(FILE *f) {
     fprintf(f, "usage: ingot generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
                "                      [--typical-p P] [--repeat-penalty R] [--seed S] [-t THREADS] [-c N_CTX]\n"
                "                      [--stop STR]... [--tokenizer TOK.bin] [--ignore-eos]\n"
+               "-c: context positions (default: the model's, at most 4096).\n"
                "MODEL: a GGUF file, or a llama2.c checkpoint with --tokenizer. --temp 0 is greedy.\n");
     return 2;
 }

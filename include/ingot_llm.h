@@ -90,7 +90,7 @@ int ingot_llm_is_eog(const ingot_llm *m, int32_t id);
 typedef struct ingot_llm_ctx ingot_llm_ctx;
 
 typedef struct ingot_llm_ctx_params {
-    int64_t n_ctx;   /* positions per sequence; 0: the model's training context */
+    int64_t n_ctx;   /* positions per sequence; 0: the model's training context, at most 4096 */
     int n_seq;       /* sequences that ingot_llm_decode may mix; 0: 1 */
     int n_threads;   /* 0: all cores */
     int64_t n_batch; /* prompt tokens per forward pass in ingot_llm_generate; 0: 512 */
@@ -120,6 +120,14 @@ ingot_status ingot_llm_decode(ingot_llm_ctx *c, int64_t n, const int32_t *tokens
                               const int32_t *seq, const uint8_t *want_logits, float *logits);
 /* Keep only the first len positions of sequence seq (0 clears it). */
 ingot_status ingot_llm_seq_truncate(ingot_llm_ctx *c, int seq, int64_t len);
+/* Sequence dst becomes a copy of the first len positions of sequence src (len <= its
+ * length), sharing src's KV blocks (a common prompt prefix is computed and stored once;
+ * a shared block is copied only when one of them writes into it). dst's old contents are
+ * dropped. Decoding dst afterwards gives the same logits as if the prefix had been decoded
+ * on dst. */
+ingot_status ingot_llm_seq_fork(ingot_llm_ctx *c, int src, int dst, int64_t len);
+/* Positions held by sequence seq (-1 when seq is out of range). */
+int64_t ingot_llm_seq_len(const ingot_llm_ctx *c, int seq);
 
 /* ---- generation -------------------------------------------------------- */
 

@@ -23,5 +23,6 @@ typedef struct ingot_app {
 /* Route modules: each adds its routes to app->http. */
 int routes_kserve_add(ingot_app *app);
 int routes_ops_add(ingot_app *app);
+int routes_openai_add(ingot_app *app);
 
 #endif

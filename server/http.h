@@ -76,6 +76,11 @@ const char *http_req_param(const http_req *r, int i);
 const char *http_req_header(const http_req *r, const char *name);
 const char *http_req_query(const http_req *r, const char *name);
 const uint8_t *http_req_body(const http_req *r, size_t *len);
+/* The connection's socket (-1 if unknown), to notice a client that went away while a
+ * handler or stream reader waits (LLM requests cancel their sequence then). */
+int http_req_socket(const http_req *r);
+/* 1 when the peer of socket fd has closed the connection (never blocks). */
+int http_socket_closed(int fd);
 /* Parse the body (or its first len bytes) as JSON. On failure fills resp with
  * 400 and the route's error body and returns NULL. */
 json_t *http_req_json(http_req *r, http_resp *resp, size_t len);

@@ -73,6 +73,14 @@ static void hist_write(sbuf *b, const char *name, const char *labels, const metr
     sbuf_printf(b, "%s_count{%s} %llu\n", name, labels, (unsigned long long)h->count);
 }
 
+void metrics_hist_init_time(metrics_hist *h) {
+    hist_init(h, k_time_bounds, (int)(sizeof k_time_bounds / sizeof k_time_bounds[0]));
+}
+void metrics_hist_add(metrics_hist *h, double v) { hist_add(h, v); }
+void metrics_hist_write(sbuf *b, const char *name, const char *labels, const metrics_hist *h) {
+    hist_write(b, name, labels, h);
+}
+
 void model_stats_init(model_stats *st) {
     memset(st, 0, sizeof *st);
     pthread_mutex_init(&st->mu, NULL);

@@ -44,6 +44,11 @@ typedef struct model_stats {
     metrics_hist batch_size;    /* requests per run */
 } model_stats;
 
+/* Histogram helpers (latency bounds 100us..10s), for other stats blocks (llm_model.c). */
+void metrics_hist_init_time(metrics_hist *h);
+void metrics_hist_add(metrics_hist *h, double v);
+void metrics_hist_write(sbuf *b, const char *name, const char *labels, const metrics_hist *h);
+
 void model_stats_init(model_stats *st);
 void model_stats_destroy(model_stats *st);
 void model_stats_request(model_stats *st, int ok, double queue_s, double compute_s, double total_s,

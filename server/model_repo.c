@@ -32,7 +32,15 @@ struct model_repo {
     int n, cap;
     char *dir;
     batcher_config defaults;
+    llm_config llm;
 };
+
+void model_repo_set_llm_config(model_repo *r, const llm_config *cfg) { r->llm = *cfg; }
+
+static int is_gguf(const char *path) {
+    size_t n = strlen(path);
+    return n > 5 && !strcmp(path + n - 5, ".gguf");
+}
 
 int model_name_valid(const char *name) {
     size_t n = strlen(name);
@@ -65,6 +73,7 @@ static void served_model_free(served_model *m) {
     if (!m) return;
     batcher_free(m->batcher);
     ingot_model_free(m->model);
+    llm_model_free(m->llm);
     model_stats_destroy(&m->stats);
     free(m->name), free(m->version), free(m->path);
     free(m);
@@ -126,7 +135,7 @@ int model_repo_add(model_repo *r, const char *path, const char *name, char *err,
             while (start > path && start[-1] != '/') start--;
             n = (size_t)(end - start);
             base = start;
-        } else if (n > 5 && !strcmp(base + n - 5, ".onnx")) {
+        } else if (n > 5 && (!strcmp(base + n - 5, ".onnx") || !strcmp(base + n - 5, ".gguf"))) {
             n -= 5;
         }
         if (n >= sizeof derived) n = sizeof derived - 1;
@@ -218,8 +227,8 @@ static int read_config(const char *path, batcher_config *cfg, char *version, siz
     return 0;
 }
 
-static served_model *load_model(const char *name, const char *path, const batcher_config *defaults, char *err,
-                                size_t errlen) {
+static served_model *load_model(const char *name, const char *path, const batcher_config *defaults,
+                                const llm_config *llm, char *err, size_t errlen) {
     batcher_config cfg = *defaults;
     char version[64] = "1";
     if (read_config(path, &cfg, version, sizeof version, err, errlen)) return NULL;
@@ -235,6 +244,12 @@ static served_model *load_model(const char *name, const char *path, const batche
     if (!m->name || !m->version || !m->path) {
         snprintf(err, errlen, "out of memory");
         goto fail;
+    }
+    if (is_gguf(path)) {
+        m->kind = MODEL_KIND_LLM;
+        m->llm = llm_model_create(path, llm, err, errlen);
+        if (!m->llm) goto fail;
+        return m;
     }
     char lerr[512] = "";
     ingot_status st = ingot_model_load(path, &m->model, lerr, sizeof lerr);
@@ -278,7 +293,7 @@ int model_repo_load(model_repo *r, const char *name, char *err, size_t errlen) {
     char *path = strdup(e->path);
     pthread_mutex_unlock(&r->mu);
 
-    served_model *m = path ? load_model(name, path, &r->defaults, err, errlen) : NULL;
+    served_model *m = path ? load_model(name, path, &r->defaults, &r->llm, err, errlen) : NULL;
     if (!path) snprintf(err, errlen, "out of memory");
     free(path);
 
@@ -362,7 +377,10 @@ void model_repo_foreach(model_repo *r, model_repo_visit_fn fn, void *ud) {
 void model_repo_cancel_all(model_repo *r) {
     pthread_mutex_lock(&r->mu);
     for (int i = 0; i < r->n; i++)
-        if (r->e[i].m) batcher_cancel(r->e[i].m->batcher);
+        if (r->e[i].m) {
+            if (r->e[i].m->batcher) batcher_cancel(r->e[i].m->batcher);
+            if (r->e[i].m->llm) llm_model_cancel(r->e[i].m->llm);
+        }
     pthread_mutex_unlock(&r->mu);
 }
 

@@ -10,8 +10,8 @@
  * DIR/NAME/config.json {"max_batch", "max_queue_delay_us", "max_queue",
  * "version", "threads"}).
  *
- * Backends: today a .onnx file is a tensor model run by batcher.c. An LLM
- * backend adds a kind and its scheduler beside it (see served_model.kind).
+ * Backends: a .onnx file is a tensor model run by batcher.c; a .gguf file is
+ * an LLM run by llm_model.c's continuous-batching scheduler (served_model.kind).
  */
 #ifndef INGOT_SERVER_MODEL_REPO_H
 #define INGOT_SERVER_MODEL_REPO_H
@@ -19,17 +19,19 @@
 #include <stdatomic.h>
 
 #include "batcher.h"
+#include "llm_model.h"
 #include "metrics.h"
 
-enum { MODEL_KIND_TENSOR = 0 };
+enum { MODEL_KIND_TENSOR = 0, MODEL_KIND_LLM = 1 };
 
 typedef struct served_model {
     char *name;
     char *version;
     char *path;
-    int kind;                 /* MODEL_KIND_TENSOR */
-    ingot_model *model;
-    batcher *batcher;
+    int kind;                 /* MODEL_KIND_TENSOR or MODEL_KIND_LLM */
+    ingot_model *model;       /* tensor models */
+    batcher *batcher;         /* tensor models */
+    llm_model *llm;           /* LLMs (a .gguf file): model, scheduler, LLM statistics */
     model_stats stats;
     atomic_int refs;
 } served_model;
@@ -38,6 +40,8 @@ typedef struct model_repo model_repo;
 
 /* defaults: batcher settings for models whose config does not say. */
 model_repo *model_repo_create(const char *models_dir, const batcher_config *defaults);
+/* Settings of LLM schedulers (copied). */
+void model_repo_set_llm_config(model_repo *r, const llm_config *cfg);
 /* Free everything; no request may hold a model any more. */
 void model_repo_free(model_repo *r);
 /* Register a model file under name (NULL: derived from the path). Does not load it. */

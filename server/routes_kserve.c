@@ -30,6 +30,11 @@ static served_model *get_model(ingot_app *app, http_req *req, http_resp *resp) {
     const char *version = http_req_nparams(req) > 1 ? http_req_param(req, 1) : NULL;
     int exists = 0;
     served_model *m = model_repo_acquire(app->repo, name, version, &exists);
+    if (m && m->kind != MODEL_KIND_TENSOR) {
+        http_resp_error(resp, 400, "model '%s' is an LLM: use the OpenAI API (/v1/chat/completions)", name);
+        model_repo_release(m);
+        return NULL;
+    }
     if (m) return m;
     served_model *any = version ? model_repo_acquire(app->repo, name, NULL, NULL) : NULL;
     if (any) {

@@ -30,7 +30,10 @@ static void metrics_visit(void *ud, const char *name, const char *version, const
     sbuf_label(&labels, version ? version : "");
     sbuf_printf(&labels, "\"");
     if (!labels.oom && labels.s) {
-        if (m) model_stats_write(&m->stats, b, labels.s, batcher_queued(m->batcher), 1);
+        if (m && m->llm) {
+            model_stats_write(&m->stats, b, labels.s, llm_model_waiting(m->llm), 1);
+            llm_model_write_metrics(m->llm, b, labels.s);
+        } else if (m) model_stats_write(&m->stats, b, labels.s, batcher_queued(m->batcher), 1);
         else sbuf_printf(b, "ingot_model_ready{%s} 0\n", labels.s);
     }
     free(labels.s);
@@ -58,6 +61,7 @@ static void h_metrics(http_req *req, http_resp *resp, void *ud) {
                 "ingot_uptime_seconds %.3f\n",
                 http_now() - app->t_start);
     model_stats_write_help(&b);
+    llm_model_write_help(&b);
     model_repo_foreach(app->repo, metrics_visit, &b);
     if (b.oom || !b.s) {
         free(b.s);

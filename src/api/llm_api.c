@@ -141,6 +141,7 @@ ingot_status ingot_llm_ctx_create(const ingot_llm *l, const ingot_llm_ctx_params
     if (!c) return finish(it_fail(&e, INGOT_ERR_NOMEM, "out of memory"), &e, err, errlen);
     c->m = l;
     c->n_batch = d.n_batch;
+    if (d.n_ctx <= 0) d.n_ctx = l->m->hp.n_ctx_train < 4096 ? l->m->hp.n_ctx_train : 4096;
     it_llm_ctx_params cp = {d.n_ctx, d.n_seq, d.n_threads, d.kv_f32, 0};
     int st = it_llm_ctx_create(l->m, &cp, &c->c, &e);
     if (!st) {
@@ -185,6 +186,15 @@ ingot_status ingot_llm_seq_truncate(ingot_llm_ctx *c, int seq, int64_t len) {
     if (seq == 0 && len < c->n_toks) c->n_toks = len < 0 ? 0 : len;
     return (ingot_status)it_llm_seq_truncate(c->c, seq, len, &c->err);
 }
+
+ingot_status ingot_llm_seq_fork(ingot_llm_ctx *c, int src, int dst, int64_t len) {
+    if (!c) return INGOT_ERR_INVALID_ARG;
+    c->err.msg[0] = 0;
+    if (dst == 0) c->n_toks = 0;
+    return (ingot_status)it_llm_seq_fork(c->c, src, dst, len, &c->err);
+}
+
+int64_t ingot_llm_seq_len(const ingot_llm_ctx *c, int seq) { return c ? it_llm_seq_len(c->c, seq) : -1; }
 
 /* ---------------------------------------------------------------- generation */
 

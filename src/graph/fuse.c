@@ -6,7 +6,8 @@
  *     output channel), and so are a Mul and an Add by per-channel (or scalar)
  *     constants, the form exporters give BN (Caffe2's DenseNet: Conv, Mul, Add);
  *   - an activation (Relu, Clip with constant bounds, LeakyRelu, Sigmoid,
- *     HardSigmoid, HardSwish, Tanh) after Conv / Gemm / MatMul is moved into
+ *     HardSigmoid, HardSwish, Tanh) after Conv / Gemm / MatMul / BatchNormalization
+ *     (DenseNet's pre-activation BN -> Relu) / Add / Sum (residuals) is moved into
  *     the producer's epilogue (it_node.act) when nothing else reads the
  *     producer's output.
  * Only the main graph is rewritten; the rewrite never changes results beyond
@@ -358,10 +359,25 @@ static int fuse_act(it_graph *g, int pi) {
     it_node *a = &g->nodes[ai];
     it_act act;
     if (!act_of(g, a, &act) || a->n_out != 1 || a->out[0] < 0) return 0;
-    /* float32 only: the weight (Conv input 1, Gemm/MatMul input 1) must be a float32 constant
-     * or, for MatMul/Gemm, the declared type of the output must be float */
+    /* float32 only: the weight (Conv input 1, Gemm/MatMul input 1; BatchNormalization's
+     * scale, input 1) must be a float32 constant or, for MatMul/Gemm, the declared type of
+     * the output must be float. BatchNormalization in training mode is left alone. */
+    if (!strcmp(p->op_type, "BatchNormalization") && it_attr_int(p, "training_mode", 0)) return 0;
     const it_valdef *od = &g->values[p->out[0]];
-    int f32 = const_f32(g, p, 1) != NULL || (od->has_type && od->type.dtype == IT_F32);
+    int sum = !strcmp(p->op_type, "Add") || !strcmp(p->op_type, "Sum");
+    int f32 = (!sum && const_f32(g, p, 1) != NULL) || (od->has_type && od->type.dtype == IT_F32);
+    /* Add / Sum (residuals): float32 when an input is a float32 constant or typed value,
+     * or comes from a Conv / BatchNormalization with float32 weights */
+    for (int k = 0; sum && !f32 && k < p->n_in; k++) {
+        int v = p->in[k];
+        if (v < 0) continue;
+        const it_valdef *d = &g->values[v];
+        if ((d->is_const && d->cval.dtype == IT_F32) || (d->has_type && d->type.dtype == IT_F32)) f32 = 1;
+        const it_node *q = d->producer >= 0 ? &g->nodes[d->producer] : NULL;
+        if (q && !q->domain[0] && (!strcmp(q->op_type, "Conv") || !strcmp(q->op_type, "BatchNormalization")) &&
+            const_f32(g, q, 1))
+            f32 = 1;
+    }
     if (!f32) return 0;
     for (int k = 1; k < a->n_in; k++)
         if (a->in[k] >= 0) g->values[a->in[k]].uses--;
@@ -397,7 +413,9 @@ int it_graph_fuse(it_graph *g, it_err *e) {
     for (int i = 0; i < g->n_nodes; i++) {
         it_node *n = &g->nodes[i];
         if (n->removed || n->domain[0]) continue;
-        if (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "Gemm") || !strcmp(n->op_type, "MatMul")) fuse_act(g, i);
+        if (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "Gemm") || !strcmp(n->op_type, "MatMul") ||
+            !strcmp(n->op_type, "BatchNormalization") || !strcmp(n->op_type, "Add") || !strcmp(n->op_type, "Sum"))
+            fuse_act(g, i);
     }
     return 0;
 }

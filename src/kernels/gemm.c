@@ -464,7 +464,49 @@ void it_sgemm(it_threadpool *tp, int trans_a, int trans_b, int64_t M, int64_t N,
     it_sgemm_ex(tp, M, N, K, A, lda, trans_a, NULL, B, ldb, trans_b, NULL, C, ldc, &ep);
 }
 
+typedef float act_v4 __attribute__((vector_size(16)));
+typedef int32_t act_v4i __attribute__((vector_size(16)));
+
+static inline act_v4 act_sel(act_v4i m, act_v4 a, act_v4 b) {
+    return (act_v4)(((act_v4i)a & m) | ((act_v4i)b & ~m));
+}
+
+/* 4 lanes of the piecewise-linear activations, with the scalar loop's exact
+ * semantics (NaN handling, comparison order, x / 6 in hardswish) */
+static inline act_v4 act_vec(act_v4 x, int kind, float pa, float pb) {
+    act_v4 zero = {0, 0, 0, 0}, one = {1, 1, 1, 1}, a = {pa, pa, pa, pa}, b = {pb, pb, pb, pb};
+    switch (kind) {
+    case IT_ACT_RELU: return (act_v4)((act_v4i)x & (x > zero));
+    case IT_ACT_CLIP: return act_sel(x < a, a, act_sel(x > b, b, x));
+    case IT_ACT_LEAKY: return act_sel(x >= zero, x, x * a);
+    case IT_ACT_HARDSIGMOID: {
+        act_v4 v = a * x + b;
+        return act_sel(v < zero, zero, act_sel(v > one, one, v));
+    }
+    default: { /* hardswish */
+        act_v4 six = {6, 6, 6, 6}, half = {0.5f, 0.5f, 0.5f, 0.5f};
+        act_v4 v = x / six + half;
+        return x * act_sel(v < zero, zero, act_sel(v > one, one, v));
+    }
+    }
+}
+
 void it_act_apply(float *x, int64_t n, const it_act *act) {
+    int k = act->kind;
+    if (k == IT_ACT_RELU || k == IT_ACT_CLIP || k == IT_ACT_LEAKY || k == IT_ACT_HARDSIGMOID || k == IT_ACT_HARDSWISH) {
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            act_v4 v0, v1;
+            memcpy(&v0, x + i, sizeof v0);
+            memcpy(&v1, x + i + 4, sizeof v1);
+            v0 = act_vec(v0, k, act->a, act->b);
+            v1 = act_vec(v1, k, act->a, act->b);
+            memcpy(x + i, &v0, sizeof v0);
+            memcpy(x + i + 4, &v1, sizeof v1);
+        }
+        x += i;
+        n -= i;
+    }
     switch (act->kind) {
     case IT_ACT_RELU: for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0; break;
     case IT_ACT_CLIP: for (int64_t i = 0; i < n; i++) x[i] = x[i] < act->a ? act->a : x[i] > act->b ? act->b : x[i]; break;

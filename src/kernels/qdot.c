@@ -12,6 +12,19 @@
 #include "tensor/quant.h"
 #include "tensor/tensor.h"
 
+void it_qdot_quant_act(uint32_t act, const float *x, int64_t n, void *row) {
+    it_quant_row(act, x, row, n);
+    float *d = (float *)((char *)row + it_qdot_act_scales_off(act, n)), *s = d + n / IT_QK;
+    for (int64_t i = 0; i < n / IT_QK; i++) {
+        if (act == IT_GGML_Q8_1) {
+            const it_block_q8_1 *b = (const it_block_q8_1 *)row + i;
+            d[i] = it_f16_to_f32(b->d);
+            s[i] = it_f16_to_f32(b->s);
+        } else
+            d[i] = it_f16_to_f32(((const it_block_q8_0 *)row)[i].d);
+    }
+}
+
 float it_qdot_q8_0_ref(const void *w, const void *xq8, int64_t n) {
     const it_block_q8_0 *a = w, *b = xq8;
     float s = 0;

@@ -16,8 +16,11 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "tensor/quant.h"
 
-/* n is a multiple of 32 for the block kernels; w and x are rows of n/32 blocks. */
+/* n is a multiple of 32 for the block kernels (256 for the K types); w is a row of blocks,
+ * x an activation row made by it_qdot_quant_act: its Q8_0 or Q8_1 blocks, then float
+ * copies of the block scales (and Q8_1 block sums) that SIMD tiers read in vectors. */
 typedef float (*it_qdot_fn)(const void *w, const void *xq8, int64_t n);
 /* The same for four activation rows xq, xq + xs, xq + 2xs, xq + 3xs (xs in bytes): each
  * out[i] has exactly the bits the single-row kernel gives for that row. */
@@ -42,6 +45,16 @@ const it_qdot_table *it_qdot(void);
 /* The table of one tier (IT_ISA_*), NULL when not built or not supported here. The
  * AVX-512 tier needs AVX-512 VNNI. */
 const it_qdot_table *it_qdot_for(int isa);
+
+/* Activation rows: act is IT_GGML_Q8_0 or IT_GGML_Q8_1 (ggml's reference quantization;
+ * the blocks equal it_quant_row's). Bytes of a row (a multiple of 32): */
+static inline int64_t it_qdot_act_scales_off(uint32_t act, int64_t n) {
+    return (n / IT_QK * (act == IT_GGML_Q8_1 ? 36 : 34) + 31) & ~(int64_t)31;
+}
+static inline int64_t it_qdot_act_bytes(uint32_t act, int64_t n) {
+    return (it_qdot_act_scales_off(act, n) + n / IT_QK * 4 * (act == IT_GGML_Q8_1 ? 2 : 1) + 31) & ~(int64_t)31;
+}
+void it_qdot_quant_act(uint32_t act, const float *x, int64_t n, void *row);
 
 /* Scalar references (also the portable tier). */
 float it_qdot_q8_0_ref(const void *w, const void *xq8, int64_t n);

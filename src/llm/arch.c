@@ -7,9 +7,13 @@
 #include "llm/model.h"
 
 extern const it_llm_arch it_llm_arch_llama;
+extern const it_llm_arch it_llm_arch_qwen2;
+extern const it_llm_arch it_llm_arch_qwen3;
 
 static const it_llm_arch *const archs[] = {
     &it_llm_arch_llama,
+    &it_llm_arch_qwen2,
+    &it_llm_arch_qwen3,
 };
 
 const it_llm_arch *it_llm_arch_find(const char *name, size_t len) {
@@ -18,4 +22,4 @@ const it_llm_arch *it_llm_arch_find(const char *name, size_t len) {
     return NULL;
 }
 
-const char *it_llm_arch_names(void) { return "llama"; }
+const char *it_llm_arch_names(void) { return "llama, qwen2, qwen3"; }

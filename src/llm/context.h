@@ -64,5 +64,8 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
 /* Forget sequence s (or keep its first len positions). */
 int it_llm_seq_truncate(it_llm_ctx *c, int s, int64_t len, it_err *e);
 int64_t it_llm_seq_len(const it_llm_ctx *c, int s);
+/* Sequence dst becomes the first len positions of src, sharing its cache blocks (a common
+ * prompt prefix computed once); blocks are copied when written. */
+int it_llm_seq_fork(it_llm_ctx *c, int src, int dst, int64_t len, it_err *e);
 
 #endif

@@ -40,7 +40,7 @@ static int grow(it_llm_ctx *c, int64_t T, it_err *e) {
         if (!*bufs[i]) return it_fail(e, INGOT_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
     }
     int64_t max_in = wide > h->n_ff ? wide : h->n_ff;
-    size_t xq = (size_t)T * (size_t)(max_in / IT_QK + 1) * sizeof(it_block_q8_1);
+    size_t xq = (size_t)T * (size_t)it_qdot_act_bytes(IT_GGML_Q8_1, max_in / IT_QK * IT_QK + IT_QK);
     it_free(c->xq);
     it_free(c->xq1);
     c->xq = it_malloc(xq);
@@ -102,6 +102,10 @@ int it_llm_seq_truncate(it_llm_ctx *c, int s, int64_t len, it_err *e) {
     if (s < 0 || s >= c->kv.n_seq) return it_fail(e, INGOT_ERR_INVALID_ARG, "sequence id %d out of range", s);
     if (len > c->kv.seq[s].len) len = c->kv.seq[s].len;
     return it_kv_seq_resize(&c->kv, s, len < 0 ? 0 : len, e);
+}
+
+int it_llm_seq_fork(it_llm_ctx *c, int src, int dst, int64_t len, it_err *e) {
+    return it_kv_seq_fork(&c->kv, src, dst, len, e);
 }
 
 int64_t it_llm_seq_len(const it_llm_ctx *c, int s) {
@@ -184,9 +188,9 @@ static void matmul(it_llm_ctx *c, const it_llm_weight *w, const float *x, int64_
         int slot = act == IT_GGML_Q8_1;
         uint8_t *buf = slot ? c->xq1 : c->xq;
         j.xq = buf;
-        j.xq_rb = it_ggml_row_bytes(act, w->n_in);
+        j.xq_rb = it_qdot_act_bytes(act, w->n_in);
         if (!(*xq_ready & (1 << slot)))
-            for (int64_t t = 0; t < T; t++) it_quant_row(act, x + t * ldx, buf + t * j.xq_rb, w->n_in);
+            for (int64_t t = 0; t < T; t++) it_qdot_quant_act(act, x + t * ldx, w->n_in, buf + t * j.xq_rb);
         *xq_ready |= 1 << slot;
     }
     int64_t grain = w->n_out / ((int64_t)c->nthreads * 4);
@@ -287,7 +291,7 @@ static int check_batch(it_llm_ctx *c, const it_llm_batch *b, int64_t *n_out, it_
     const it_llm_hparams *h = &c->m->hp;
     if (!b || b->n <= 0 || !b->token || !b->pos || !b->seq)
         return it_fail(e, INGOT_ERR_INVALID_ARG, "empty or incomplete batch");
-    int64_t *next = malloc((size_t)c->kv.n_seq * sizeof *next);
+    int64_t *next = malloc((size_t)c->kv.n_seq * 2 * sizeof *next), *first = next + c->kv.n_seq;
     if (!next) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
     for (int s = 0; s < c->kv.n_seq; s++) next[s] = -1;
     int st = 0;
@@ -308,22 +312,28 @@ static int check_batch(it_llm_ctx *c, const it_llm_batch *b, int64_t *n_out, it_
         else if (next[s] < 0 ? p > c->kv.seq[s].len : p != next[s])
             st = it_fail(e, INGOT_ERR_INVALID_ARG, "sequence %d: position %lld does not continue it (expected %lld)", s,
                          (long long)p, (long long)(next[s] < 0 ? c->kv.seq[s].len : next[s]));
-        else next[s] = p + 1;
+        else {
+            if (next[s] < 0) first[s] = p;
+            next[s] = p + 1;
+        }
         if (!b->logits || b->logits[i]) (*n_out)++;
     }
-    if (!st) { /* all block needs at once, so that resizing below cannot fail half way */
+    if (!st) { /* all block needs at once (new blocks, copies of shared ones written into), so
+                  that resizing and copying below cannot fail half way */
         int64_t need = 0;
         for (int s = 0; s < c->kv.n_seq; s++)
             if (next[s] >= 0) {
                 int64_t nb = (next[s] + IT_KV_BLOCK - 1) / IT_KV_BLOCK - c->kv.seq[s].n_blocks;
                 if (nb > 0) need += nb;
+                need += it_kv_seq_shared(&c->kv, s, first[s], next[s]);
             }
         if (need > c->kv.n_free)
             st = it_fail(e, INGOT_ERR_LIMIT, "kv cache full: the batch needs %lld more blocks of %d positions, %lld free",
                          (long long)need, IT_KV_BLOCK, (long long)c->kv.n_free);
     }
     for (int s = 0; s < c->kv.n_seq && !st; s++)
-        if (next[s] >= 0) st = it_kv_seq_resize(&c->kv, s, next[s], e);
+        if (next[s] >= 0 && !(st = it_kv_seq_resize(&c->kv, s, next[s], e)))
+            st = it_kv_seq_own(&c->kv, s, first[s], next[s], e);
     free(next);
     return st;
 }

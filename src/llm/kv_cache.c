@@ -1,5 +1,6 @@
 /*
- * kv_cache.c: block pool and per-sequence block tables of kv_cache.h.
+ * kv_cache.c: block pool and per-sequence block tables of kv_cache.h, with reference
+ * counted blocks shared between sequences (forks of a common prefix) and copy on write.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -79,5 +80,63 @@ int it_kv_seq_resize(it_kv_cache *c, int s, int64_t len, it_err *e) {
         if (--c->ref[b] == 0) c->free_list[c->n_free++] = b;
     }
     q->len = len;
+    return 0;
+}
+
+int it_kv_seq_fork(it_kv_cache *c, int src, int dst, int64_t len, it_err *e) {
+    if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq)
+        return it_fail(e, INGOT_ERR_INVALID_ARG, "sequence ids %d, %d: outside [0, %d)", src, dst, c->n_seq);
+    if (len < 0 || len > c->seq[src].len)
+        return it_fail(e, INGOT_ERR_INVALID_ARG, "fork of %lld positions from sequence %d, which holds %lld",
+                       (long long)len, src, (long long)c->seq[src].len);
+    if (src == dst) return it_kv_seq_resize(c, src, len, e);
+    int64_t need = (len + IT_KV_BLOCK - 1) / IT_KV_BLOCK;
+    it_kv_seq *d = &c->seq[dst];
+    if (need > d->cap) {
+        int32_t *nb = realloc(d->blocks, (size_t)need * sizeof *nb);
+        if (!nb) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+        d->blocks = nb;
+        d->cap = need;
+    }
+    int st = it_kv_seq_resize(c, dst, 0, e);
+    if (st) return st;
+    for (int64_t i = 0; i < need; i++) {
+        int32_t b = c->seq[src].blocks[i];
+        c->ref[b]++;
+        d->blocks[i] = b;
+    }
+    d->n_blocks = need;
+    d->len = len;
+    return 0;
+}
+
+int64_t it_kv_seq_shared(const it_kv_cache *c, int s, int64_t from, int64_t to) {
+    const it_kv_seq *q = &c->seq[s];
+    int64_t n = 0;
+    for (int64_t bi = from / IT_KV_BLOCK; bi < q->n_blocks && bi * IT_KV_BLOCK < to; bi++) n += c->ref[q->blocks[bi]] > 1;
+    return n;
+}
+
+int it_kv_seq_own(it_kv_cache *c, int s, int64_t from, int64_t to, it_err *e) {
+    if (s < 0 || s >= c->n_seq) return it_fail(e, INGOT_ERR_INVALID_ARG, "sequence id %d out of range", s);
+    int64_t need = it_kv_seq_shared(c, s, from, to);
+    if (need > c->n_free)
+        return it_fail(e, INGOT_ERR_LIMIT, "kv cache full: sequence %d needs %lld blocks to copy shared ones, %lld free",
+                       s, (long long)need, (long long)c->n_free);
+    it_kv_seq *q = &c->seq[s];
+    const size_t bb = (size_t)IT_KV_BLOCK * (size_t)c->kv_dim * c->elsize; /* bytes of one block of one layer */
+    for (int64_t bi = from / IT_KV_BLOCK; bi < q->n_blocks && bi * IT_KV_BLOCK < to; bi++) {
+        int32_t b = q->blocks[bi];
+        if (c->ref[b] <= 1) continue;
+        int32_t nb = c->free_list[--c->n_free];
+        for (int64_t l = 0; l < c->n_layer; l++) {
+            size_t so = ((size_t)l * (size_t)c->n_blocks + (size_t)b) * bb, dof = ((size_t)l * (size_t)c->n_blocks + (size_t)nb) * bb;
+            memcpy(c->k + dof, c->k + so, bb);
+            memcpy(c->v + dof, c->v + so, bb);
+        }
+        c->ref[b]--;
+        c->ref[nb] = 1;
+        q->blocks[bi] = nb;
+    }
     return 0;
 }

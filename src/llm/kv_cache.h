@@ -44,6 +44,15 @@ void it_kv_free(it_kv_cache *c);
  * INGOT_ERR_LIMIT naming the limit when len exceeds n_ctx or the pool is exhausted;
  * nothing changes then. */
 int it_kv_seq_resize(it_kv_cache *c, int s, int64_t len, it_err *e);
+/* Make sequence dst hold the first len positions of src (len <= src's length) by sharing
+ * src's blocks (reference counts; nothing is copied now). dst's old contents are dropped.
+ * A shared block is copied when either sequence writes into it (it_kv_seq_own). */
+int it_kv_seq_fork(it_kv_cache *c, int src, int dst, int64_t len, it_err *e);
+/* Blocks of s covering positions [from, to) that are shared (would need a copy before a write). */
+int64_t it_kv_seq_shared(const it_kv_cache *c, int s, int64_t from, int64_t to);
+/* Give s private copies of the shared blocks covering [from, to) (all layers, K and V).
+ * INGOT_ERR_LIMIT when the pool has too few free blocks; nothing changes then. */
+int it_kv_seq_own(it_kv_cache *c, int s, int64_t from, int64_t to, it_err *e);
 /* Entry of (layer, sequence, position): kv_dim elements. pos < the sequence's blocks. */
 static inline void *it_kv_entry(const it_kv_cache *c, const uint8_t *base, int64_t layer, int s, int64_t pos) {
     int64_t blk = c->seq[s].blocks[pos / IT_KV_BLOCK];

@@ -14,7 +14,8 @@
  * [B,T,D] + [D] rows of D against a vector). float32 rows use GCC/clang
  * vector extensions (128-bit, so baseline x86-64 SSE2 or NEON) because -O2
  * does not autovectorize. Large outputs are split over the thread pool by flat
- * element ranges.
+ * element ranges. Add and Sum apply the activation the fusion pass moved into
+ * them (node->act: ResNet's Add -> Relu) to each row as it is written.
  */
 #include "ops.h"
 
@@ -87,11 +88,27 @@ typedef struct bc_job {
     const bc_plan *p;
     bc_row_fn fn;
     const void *ctx;
+    const it_act *act; /* fused activation applied to each finished row (NULL: none) */
+    int ydt;
     char *y;
     size_t ysz;
     const char *x[BC_MAXIN];
     size_t xsz[BC_MAXIN];
 } bc_job;
+
+/* The activation fused into an Add / Sum (node->act, see graph/fuse.c) on n outputs:
+ * float32 through the vectorized it_act_apply, other types element by element. */
+static void act_row(const it_act *act, int dt, char *y, int64_t n) {
+    if (dt == IT_F32) {
+        it_act_apply((float *)y, n, act);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float v = (float)it_get_f64(y, dt, i);
+        it_act_apply(&v, 1, act);
+        it_set_f64(y, dt, i, v);
+    }
+}
 
 static void bc_range(void *arg, int64_t begin, int64_t end, int tid) {
     (void)tid;
@@ -117,6 +134,7 @@ static void bc_range(void *arg, int64_t begin, int64_t end, int tid) {
         const char *xp[BC_MAXIN];
         for (int k = 0; k < nin; k++) xp[k] = j->x[k] + (size_t)(off[k] + col * xs[k]) * j->xsz[k];
         j->fn(j->ctx, len, j->y + (size_t)pos * j->ysz, xp, xs);
+        if (j->act) act_row(j->act, j->ydt, j->y + (size_t)pos * j->ysz, len);
         pos += len;
         col = 0;
         for (int d = nd - 2; d >= 0; d--) {
@@ -131,18 +149,24 @@ static void bc_range(void *arg, int64_t begin, int64_t end, int tid) {
 
 /* Run fn over the broadcast of inputs in[0..nin) into y (already allocated
  * with the broadcast shape). */
-static void bc_run(it_opctx *c, it_tensor *y, int nin, it_tensor *const *in, bc_row_fn fn, const void *ctx) {
+static void bc_run_act(it_opctx *c, it_tensor *y, int nin, it_tensor *const *in, bc_row_fn fn, const void *ctx,
+                       const it_act *act) {
     int64_t n = it_count(y);
     if (n <= 0) return;
     bc_plan p;
     bc_make_plan(&p, y->ndim, y->dims, nin, in);
-    bc_job j = {.p = &p, .fn = fn, .ctx = ctx, .y = y->data, .ysz = it_dtype_size(y->dtype)};
+    bc_job j = {.p = &p, .fn = fn, .ctx = ctx, .act = act && act->kind ? act : NULL, .ydt = y->dtype,
+                .y = y->data, .ysz = it_dtype_size(y->dtype)};
     for (int k = 0; k < nin; k++) {
         j.x[k] = in[k]->data;
         j.xsz[k] = it_dtype_size(in[k]->dtype);
     }
     if (n >= PAR_MIN) it_parallel_for(c->tp, n, PAR_GRAIN, bc_range, &j);
     else bc_range(&j, 0, n, 0);
+}
+
+static void bc_run(it_opctx *c, it_tensor *y, int nin, it_tensor *const *in, bc_row_fn fn, const void *ctx) {
+    bc_run_act(c, y, nin, in, fn, ctx, NULL);
 }
 
 /* Broadcast shape of inputs; fails with a message naming the shapes. */
@@ -264,6 +288,15 @@ static inline double py_fmod(double a, double b) {
 FLOAT_ROW(f64, double)
 
 static void arith_f32(int op, int64_t n, float *y, const float *a, int64_t sa, const float *b, int64_t sb) {
+    if (op == OP_DIV && sa && !sb) {
+        /* division by one value (HardSwish's x / 6, normalizations): multiply by its
+         * reciprocal when both are normal numbers (within an ulp of the quotient) */
+        float r = 1.f / b[0];
+        if (isnormal(b[0]) && isnormal(r)) {
+            arith_f32(OP_MUL, n, y, a, sa, &r, 0);
+            return;
+        }
+    }
     switch (op) {
     case OP_ADD: F32_VLOOP(+); break;
     case OP_SUB: F32_VLOOP(-); break;
@@ -437,7 +470,7 @@ static int run_binary(it_opctx *c, int op, int allowed, int out_bool) {
     int st = bc_shape(c, 2, in, &nd, dims);
     if (st) return st;
     it_tensor *y;
-    st = it_out_tensor(c, 0, out_bool ? IT_BOOL : a->dtype, nd, dims, &y);
+    st = it_out_tensor_raw(c, 0, out_bool ? IT_BOOL : a->dtype, nd, dims, &y); /* every element written */
     if (st) return st;
     if (a->dtype == IT_STRING) {
         if (op != OP_EQ) return it_opfail(c, INGOT_ERR_UNSUPPORTED, "strings support only Equal");
@@ -445,7 +478,7 @@ static int run_binary(it_opctx *c, int op, int allowed, int out_bool) {
         return 0;
     }
     ew_ctx ctx = {op, a->dtype};
-    bc_run(c, y, 2, in, ew_row, &ctx);
+    bc_run_act(c, y, 2, in, ew_row, &ctx, out_bool ? NULL : &c->node->act);
     return 0;
 }
 
@@ -607,7 +640,7 @@ static int pow_run(it_opctx *c) {
     int st = bc_shape(c, 2, in, &nd, dims);
     if (st) return st;
     it_tensor *y;
-    st = it_out_tensor(c, 0, a->dtype, nd, dims, &y);
+    st = it_out_tensor_raw(c, 0, a->dtype, nd, dims, &y);
     if (st) return st;
     pow_ctx ctx = {a->dtype, b->dtype};
     bc_run(c, y, 2, in, pow_row, &ctx);
@@ -670,19 +703,20 @@ static int run_variadic(it_opctx *c, int op, int mean) {
     int st = bc_shape(c, nin, ins, &nd, dims);
     if (st) return st;
     it_tensor *y;
-    st = it_out_tensor(c, 0, dt, nd, dims, &y);
+    st = it_out_tensor_raw(c, 0, dt, nd, dims, &y);
     if (st) return st;
     ew_ctx ctx = {op, dt};
+    const it_act *act = mean ? NULL : &c->node->act; /* fused (Sum -> Relu), on the last pass */
     if (nin == 1) {
         size_t es = it_dtype_size(dt);
-        bc_run(c, y, 1, ins, copy_row, &es);
+        bc_run_act(c, y, 1, ins, copy_row, &es, act);
     } else {
         it_tensor *in2[2] = {ins[0], ins[1]};
-        bc_run(c, y, 2, in2, ew_row, &ctx);
+        bc_run_act(c, y, 2, in2, ew_row, &ctx, nin == 2 ? act : NULL);
         for (int k = 2; k < nin; k++) {
             in2[0] = y;
             in2[1] = ins[k];
-            bc_run(c, y, 2, in2, ew_row, &ctx);
+            bc_run_act(c, y, 2, in2, ew_row, &ctx, k == nin - 1 ? act : NULL);
         }
     }
     if (mean && nin > 1) {
@@ -758,7 +792,7 @@ static int where_run(it_opctx *c) {
     int st = bc_shape(c, 3, in, &nd, dims);
     if (st) return st;
     it_tensor *y;
-    st = it_out_tensor(c, 0, a->dtype, nd, dims, &y);
+    st = it_out_tensor_raw(c, 0, a->dtype, nd, dims, &y); /* strings come zeroed */
     if (st) return st;
     bc_run(c, y, 3, in, where_row, &es);
     if (es == -1) {

@@ -103,6 +103,8 @@ typedef struct conv_state {
     int64_t groups, Mg, Kg;
     it_packed **pk; /* one packed [Mg, Kg] weight per group (NULL entries: raw weights) */
     it_wino_weights *wino; /* 3x3 stride-1 one-group convs: Winograd-transformed weights */
+    it_packed *pkT; /* one-group convs with few output positions (1-D audio front ends, 1x1
+                       convs on 1x1 maps): W^T [Kg, M] packed as the B operand, for Y^T = P W^T */
 } conv_state;
 
 static void conv_free(void *p) {
@@ -111,6 +113,7 @@ static void conv_free(void *p) {
     for (int64_t g = 0; g < s->groups && s->pk; g++) it_packed_free(s->pk[g]);
     free(s->pk);
     it_wino_free(s->wino);
+    it_packed_free(s->pkT);
     free(s);
 }
 
@@ -143,6 +146,64 @@ static int conv_out_hw(const it_node *n, int64_t H, int64_t W, geo *g) {
     c.err = &e;
     int64_t in[2] = {H, W}, k[2] = {3, 3};
     return geo_attrs(&c, g, 2, in, k) == 0 && geo_out(&c, g, 0) == 0;
+}
+
+/* Is value v a map of one spatial position? Produced by a global pool, or by 1x1 convs
+ * and activations applied to one (the squeeze-excitation blocks of MobileNetV3). */
+static int unit_map(const it_graph *gr, int v, int depth) {
+    if (v < 0 || v >= gr->n_values || depth > 8) return 0;
+    int p = gr->values[v].producer;
+    if (p < 0 || p >= gr->n_nodes) return 0;
+    const it_node *pn = &gr->nodes[p];
+    const char *op = pn->op_type;
+    if (pn->domain && pn->domain[0] && strcmp(pn->domain, "ai.onnx")) return 0;
+    if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool")) return 1;
+    if (pn->n_in < 1) return 0;
+    if (!strcmp(op, "Conv")) {
+        if (pn->n_in < 2 || pn->in[1] < 0) return 0;
+        const it_valdef *wd = &gr->values[pn->in[1]];
+        if (!wd->is_const || wd->cval.ndim < 3) return 0;
+        for (int i = 2; i < wd->cval.ndim; i++)
+            if (wd->cval.dims[i] != 1) return 0;
+        const int64_t *pads;
+        int np = it_attr_ints(pn, "pads", &pads);
+        for (int i = 0; i < np; i++)
+            if (pads[i]) return 0;
+        return unit_map(gr, pn->in[0], depth + 1);
+    }
+    static const char *const unary[] = {"Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "LeakyRelu", "Tanh"};
+    for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
+        if (!strcmp(op, unary[i])) return unit_map(gr, pn->in[0], depth + 1);
+    return 0;
+}
+
+/* output positions per image from the input's declared shape; -1 when unknown */
+static int64_t conv_declared_osz(const it_node *n, const it_graph *gr, const it_tensor *w) {
+    const it_valdef *xd = n->n_in > 0 && n->in[0] >= 0 ? &gr->values[n->in[0]] : NULL;
+    int nd = w->ndim - 2;
+    if (nd >= 1 && nd <= MAXSP && n->n_in > 0 && unit_map(gr, n->in[0], 0)) {
+        const int64_t *pads;
+        int np = it_attr_ints(n, "pads", &pads), zero = 1;
+        for (int i = 0; i < np; i++)
+            if (pads[i]) zero = 0;
+        for (int i = 2; i < w->ndim; i++)
+            if (w->dims[i] != 1) zero = 0;
+        if (zero) return 1; /* 1x1 kernel, no pads: one output position */
+    }
+    if (!xd || !xd->has_type || xd->type.ndim != w->ndim || nd < 1 || nd > MAXSP) return -1;
+    int64_t in[MAXSP];
+    for (int i = 0; i < nd; i++)
+        if ((in[i] = xd->type.dims[2 + i]) <= 0) return -1;
+    it_opctx c;
+    it_err e;
+    memset(&c, 0, sizeof c);
+    c.node = n;
+    c.err = &e;
+    geo g;
+    if (geo_attrs(&c, &g, nd, in, w->dims + 2) || geo_out(&c, &g, 0)) return -1;
+    int64_t osz = 1;
+    for (int i = 0; i < nd; i++) osz *= g.out[i];
+    return osz;
 }
 
 static int conv_prepare(it_node *n, const it_graph *gr, it_err *e) {
@@ -178,7 +239,15 @@ static int conv_prepare(it_node *n, const it_graph *gr, it_err *e) {
             wino_only = known;
         }
     }
-    for (int64_t g = 0; g < groups && !wino_only; g++) {
+    /* few output positions: Y^T = patches^T W^T, M across the micro-kernel's columns */
+    int64_t osz = conv_declared_osz(n, gr, w);
+    int small_only = 0;
+    if (groups == 1 && w->ndim <= 4 && !s->wino && (osz > 0 ? osz < it_kernels()->nr : w->ndim == 3)) {
+        s->pkT = it_sgemm_pack(1, 1, Kg, M, w->data, Kg);
+        if (!s->pkT) { conv_free(s); return it_fail(e, INGOT_ERR_NOMEM, "out of memory"); }
+        small_only = osz > 0;
+    }
+    for (int64_t g = 0; g < groups && !wino_only && !small_only; g++) {
         s->pk[g] = it_sgemm_pack(0, 0, Mg, Kg, (const float *)w->data + g * Mg * Kg, Kg);
         if (!s->pk[g]) { conv_free(s); return it_fail(e, INGOT_ERR_NOMEM, "out of memory"); }
     }
@@ -220,7 +289,27 @@ static void pack_patches_2d(void *arg, float *dst, int64_t k0, int64_t kc, int64
                 if (p->sw == 1 && iw >= 0 && iw + len <= p->W) {
                     memcpy(d, row + iw, sizeof(float) * (size_t)len);
                 } else {
-                    for (int64_t q = 0; q < len; q++, iw += p->sw) d[q] = (iw >= 0 && iw < p->W) ? row[iw] : 0.f;
+                    /* zeros left of the row, a branch-free strided run, zeros right of it */
+                    int64_t sw = p->sw, q = 0;
+                    int64_t q0 = iw >= 0 ? 0 : (-iw + sw - 1) / sw;
+                    int64_t q1 = iw > p->W - 1 ? 0 : (p->W - 1 - iw) / sw + 1;
+                    if (q0 > len) q0 = len;
+                    if (q1 > len) q1 = len;
+                    for (; q < q0; q++) d[q] = 0.f;
+                    if (sw == 1) {
+                        if (q1 > q) memcpy(d + q, row + iw + q, sizeof(float) * (size_t)(q1 - q));
+                        q = q1 > q ? q1 : q;
+                    } else if (sw == 2) {
+                        const float *r = row + iw;
+                        for (; q + 4 <= q1; q += 4) {
+                            float a0 = r[2 * q], a1 = r[2 * q + 2], a2 = r[2 * q + 4], a3 = r[2 * q + 6];
+                            d[q] = a0; d[q + 1] = a1; d[q + 2] = a2; d[q + 3] = a3;
+                        }
+                        for (; q < q1; q++) d[q] = r[2 * q];
+                    } else {
+                        for (; q < q1; q++) d[q] = row[iw + q * sw];
+                    }
+                    for (; q < len; q++) d[q] = 0.f;
                 }
             }
             t += len;
@@ -319,6 +408,30 @@ static int conv_depthwise(it_opctx *c, const geo *g, const float *x, const float
     return 0;
 }
 
+/* one image of a one-group conv with osz < nr output positions: the patches [Kg][osz]
+ * (the input itself for 1x1 stride-1 convs) are op(A) transposed, W^T the prepacked B,
+ * so the output channels fill the micro-kernel's columns; Y^T [osz][M] is transposed
+ * into y [M][osz] (no copy when osz == 1). */
+static int conv_small(it_opctx *c, const conv_state *s, patch_ctx *pc, int pointwise, const float *xg, float *y,
+                      int64_t M, int64_t Kg, int64_t osz, const float *bias) {
+    const float *a = xg;
+    if (!pointwise) {
+        float *buf = it_scratch(c, sizeof(float) * (size_t)(Kg * osz));
+        if (!buf) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
+        pc->x = xg;
+        pack_patches_2d(pc, buf, 0, Kg, 0, osz, (int)osz);
+        a = buf;
+    }
+    float *yt = osz == 1 ? y : it_scratch(c, sizeof(float) * (size_t)(osz * M));
+    if (!yt) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
+    it_epilogue ep = {1.f, 0.f, NULL, bias, c->node->act};
+    it_sgemm_ex(c->tp, osz, M, Kg, a, osz, 1, NULL, NULL, 0, 0, s->pkT, yt, M, &ep);
+    if (osz > 1)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t p = 0; p < osz; p++) y[m * osz + p] = yt[p * M + m];
+    return 0;
+}
+
 static int conv_run(it_opctx *c) {
     IT_REQUIRE_IN(c, 0, X);
     IT_REQUIRE_IN(c, 1, Wt);
@@ -377,7 +490,10 @@ static int conv_run(it_opctx *c) {
                 if (n) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
                 wino = 0;
             }
-        for (int64_t n = 0; n < N && !wino; n++)
+        int small = !wino && s && s->pkT && groups == 1 && nd <= 2 && osz < it_kernels()->nr;
+        for (int64_t n = 0; n < N && small; n++)
+            if ((st = conv_small(c, s, &pc, pointwise, x + n * C * isz, y + n * M * osz, M, Kg, osz, bias))) return st;
+        for (int64_t n = 0; n < N && !wino && !small; n++)
             for (int64_t gi = 0; gi < groups; gi++) {
                 const float *xg = x + (n * C + gi * Cg) * isz;
                 float *yg = y + (n * M + gi * Mg) * osz;

@@ -280,7 +280,7 @@ static int transpose_run(it_opctx *c) {
     size_t es;
     if ((st = elem_size(c, x->dtype, &es))) return st;
     it_tensor *y;
-    if ((st = it_out_tensor(c, 0, x->dtype, r, od, &y))) return st;
+    if ((st = it_out_tensor_raw(c, 0, x->dtype, r, od, &y))) return st;
     it_strides(r, od, ds);
     it_shp_copy(c->tp, es, r, od, y->data, ds, x->data, ss);
     return own_strings(c, y);
@@ -332,7 +332,7 @@ static int concat_run(it_opctx *c) {
     }
     if ((st = shape_check(c, r, od))) return st;
     it_tensor *y;
-    if ((st = it_out_tensor(c, 0, x0->dtype, r, od, &y))) return st;
+    if ((st = it_out_tensor_raw(c, 0, x0->dtype, r, od, &y))) return st;
     int64_t outer = 1, inner = (int64_t)es;
     for (int k = 0; k < axis; k++) outer *= od[k];
     for (int k = axis + 1; k < r; k++) inner *= od[k];
@@ -427,7 +427,7 @@ static int split_run(it_opctx *c) {
         memcpy(od, x->dims, sizeof(int64_t) * (size_t)r);
         od[axis] = sz[i];
         it_tensor *y;
-        if ((st = it_out_tensor(c, i, x->dtype, r, od, &y))) return st;
+        if ((st = it_out_tensor_raw(c, i, x->dtype, r, od, &y))) return st;
         int64_t cd[2] = {outer, sz[i] * inner}, ds[2] = {sz[i] * inner, 1}, ss[2] = {dim * inner, 1};
         it_shp_copy(c->tp, es, 2, cd, y->data, ds, (char *)x->data + off * inner * (int64_t)es, ss);
         if ((st = own_strings(c, y))) return st;
@@ -486,7 +486,7 @@ static int slice_run(it_opctx *c) {
     size_t es;
     if ((st = elem_size(c, x->dtype, &es))) return st;
     it_tensor *y;
-    if ((st = it_out_tensor(c, 0, x->dtype, r, od, &y))) return st;
+    if ((st = it_out_tensor_raw(c, 0, x->dtype, r, od, &y))) return st;
     if (it_count(y) == 0) return 0;
     int64_t xs[IT_MAX_DIMS], ss[IT_MAX_DIMS], ds[IT_MAX_DIMS], off = 0;
     it_strides(r, x->dims, xs);
@@ -516,7 +516,7 @@ static int expand_run(it_opctx *c) {
     size_t es;
     if ((st = elem_size(c, x->dtype, &es))) return st;
     it_tensor *y;
-    if ((st = it_out_tensor(c, 0, x->dtype, no, od, &y))) return st;
+    if ((st = it_out_tensor_raw(c, 0, x->dtype, no, od, &y))) return st;
     it_broadcast_strides(x->ndim, x->dims, no, od, ss);
     it_strides(no, od, ds);
     it_shp_copy(c->tp, es, no, od, y->data, ds, x->data, ss);
@@ -539,7 +539,7 @@ static int tile_run(it_opctx *c) {
     size_t es;
     if ((st = shape_check(c, r, od)) || (st = elem_size(c, x->dtype, &es))) return st;
     it_tensor *y;
-    if ((st = it_out_tensor(c, 0, x->dtype, r, od, &y))) return st;
+    if ((st = it_out_tensor_raw(c, 0, x->dtype, r, od, &y))) return st;
     if (it_count(y) == 0) return 0;
     /* view the output as [rep0, d0, rep1, d1, ...] (contiguous) read from strides [0, s0, 0, s1, ...] */
     int64_t cd[2 * IT_MAX_DIMS], cds[2 * IT_MAX_DIMS], css[2 * IT_MAX_DIMS];
@@ -890,7 +890,7 @@ static int depth_space_run(it_opctx *c, int to_space) {
     int st;
     if ((st = elem_size(c, x->dtype, &es))) return st;
     it_tensor *y;
-    if ((st = it_out_tensor(c, 0, x->dtype, 4, od, &y))) return st;
+    if ((st = it_out_tensor_raw(c, 0, x->dtype, 4, od, &y))) return st;
     int64_t ds[6];
     it_strides(6, cd, ds);
     it_shp_copy(c->tp, es, 6, cd, y->data, ds, x->data, cs);
@@ -927,11 +927,12 @@ static int dropout_run(it_opctx *c) {
     if (!training || ratio == 0) {
         if ((st = it_out_alias(c, 0, 0, x->ndim, x->dims))) return st;
         if (it_has_out(c, 1)) {
-            if ((st = it_out_tensor(c, 1, mask_dt, x->ndim, x->dims, &m))) return st;
-            int64_t n = it_count(m);
-            if (mask_dt == IT_BOOL) memset(m->data, 1, (size_t)n);
-            else
-                for (int64_t i = 0; i < n; i++) it_set_f64(m->data, mask_dt, i, 1.0);
+            size_t es;
+            if ((st = elem_size(c, mask_dt, &es)) || es > 16) return st ? st : it_opfail(c, INGOT_ERR_UNSUPPORTED, "mask type");
+            if ((st = it_out_tensor_raw(c, 1, mask_dt, x->ndim, x->dims, &m))) return st;
+            uint8_t one[16] = {0};
+            it_set_f64(one, mask_dt, 0, 1.0);
+            it_shp_fill(m->data, one, es, it_count(m));
         }
         return 0;
     }

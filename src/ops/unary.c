@@ -414,7 +414,7 @@ static int run_unary(it_opctx *c, const uctx *u, int mask) {
     if (!allowed(x->dtype, mask))
         return it_opfail(c, INGOT_ERR_UNSUPPORTED, "unsupported input type %s", it_dtype_name(x->dtype));
     it_tensor *y;
-    int st = it_out_like(c, 0, x->dtype, x, &y);
+    int st = it_out_tensor_raw(c, 0, x->dtype, x->ndim, x->dims, &y); /* every element written */
     if (st) return st;
     int64_t n = it_count(x);
     ujob j = {u, x->dtype, x->data, y->data};

@@ -131,6 +131,46 @@ static int check_dw(const it_kernel_table *kt, const char *name) {
     return 0;
 }
 
+/* pooling rows: the exact extent the row needs is allocated (ASan catches over-reads) */
+static int check_pool(const it_kernel_table *kt, const char *name) {
+    static const int widths[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 64, 100};
+    for (int wi = 0; wi < (int)(sizeof widths / sizeof widths[0]); wi++)
+        for (int sw = 1; sw <= 3; sw++)
+            for (int kk = 1; kk <= 5; kk++)
+                for (int is_max = 0; is_max <= 1; is_max++) {
+                    int64_t ow = widths[wi];
+                    int kh = kk > 3 ? 2 : kk, kw = kk;
+                    int64_t iw = (ow - 1) * sw + kw;
+                    float *rowbuf[8];
+                    const float *rows[8];
+                    for (int i = 0; i < kh; i++) {
+                        rowbuf[i] = malloc(sizeof(float) * (size_t)iw);
+                        for (int64_t q = 0; q < iw; q++) rowbuf[i][q] = frand();
+                        rows[i] = rowbuf[i];
+                    }
+                    float out[128], ref[128], div = (float)(kh * kw + (int)(rnd() % 3));
+                    kt->pool_row(out, ow, rows, kh, kw, sw, is_max, div);
+                    for (int64_t j = 0; j < ow; j++) {
+                        float m = -INFINITY, sum = 0;
+                        for (int i = 0; i < kh; i++)
+                            for (int k = 0; k < kw; k++) {
+                                float v = rows[i][j * sw + k];
+                                m = v > m ? v : m;
+                                sum += v;
+                            }
+                        ref[j] = is_max ? m : sum / div;
+                    }
+                    for (int i = 0; i < kh; i++) free(rowbuf[i]);
+                    for (int64_t j = 0; j < ow; j++)
+                        if (!(out[j] == ref[j])) {
+                            fprintf(stderr, "%s pool FAIL ow=%lld sw=%d k=%dx%d max=%d at %lld: %g vs %g\n", name,
+                                    (long long)ow, sw, kh, kw, is_max, (long long)j, out[j], ref[j]);
+                            return 1;
+                        }
+                }
+    return 0;
+}
+
 /* implicit-GEMM callback: packs raw row-major B into the documented panel layout */
 typedef struct cbctx { const float *B; int64_t N; } cbctx;
 static void cb_pack(void *arg, float *dst, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr) {
@@ -234,6 +274,7 @@ int main(void) {
         int f = check_gemm(kt, NULL, names[isa]);
         f += check_gemm(kt, tp2, names[isa]);
         f += check_dw(kt, names[isa]);
+        f += check_pool(kt, names[isa]);
         f += check_wino(kt, NULL, names[isa]) + check_wino(kt, tp2, names[isa]);
         printf("%s %s\n", f ? "FAIL" : "PASS", names[isa]);
         fails += f;

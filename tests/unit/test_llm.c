@@ -24,6 +24,7 @@
 #include "ingot_llm.h"
 #include "kernels/qdot.h"
 #include "llm/context.h"
+#include "llm/kv_cache.h"
 #include "llm/model.h"
 #include "llm/sampler.h"
 #include "tensor/quant.h"
@@ -358,6 +359,83 @@ static void batch_invariance(void **state) {
     ingot_llm_free(m);
 }
 
+/* a prefix decoded once and forked into two sequences gives the logits of decoding it on each */
+static void prefix_fork(void **state) {
+    (void)state;
+    char err[512];
+    ingot_llm *m = NULL;
+    ingot_llm_ctx *c = NULL;
+    assert_int_equal(ingot_llm_load(gguf_path, NULL, &m, err, sizeof err), INGOT_OK);
+    ingot_llm_ctx_params cp;
+    ingot_llm_ctx_params_default(&cp);
+    cp.n_seq = 3;
+    cp.n_ctx = 96;
+    cp.n_threads = 2;
+    assert_int_equal(ingot_llm_ctx_create(m, &cp, &c, err, sizeof err), INGOT_OK);
+    const char *text = "Once upon a time, there was a little girl named Lily. She loved to play outside";
+    int32_t ids[64], pos[64], seq[64];
+    size_t n;
+    assert_int_equal(ingot_llm_tokenize(m, text, strlen(text), INGOT_LLM_ADD_SPECIAL, ids, 64, &n), INGOT_OK);
+    assert_true(n > 20);
+    const int64_t V = 512, pre = 19; /* not a block multiple: the partial block is shared too */
+    float *ref = malloc((n - pre) * V * sizeof(float)), *got = malloc(2 * (n - pre) * V * sizeof(float));
+    /* reference: everything on sequence 2 */
+    for (size_t i = 0; i < n; i++) { pos[i] = (int32_t)i; seq[i] = 2; }
+    float *all = malloc(n * V * sizeof(float));
+    assert_int_equal(ingot_llm_decode(c, (int64_t)n, ids, pos, seq, NULL, all), INGOT_OK);
+    memcpy(ref, all + pre * V, (n - pre) * V * sizeof(float));
+    /* the prefix on sequence 0, forked to 1, then both continue in one batch */
+    for (size_t i = 0; i < (size_t)pre; i++) seq[i] = 0;
+    assert_int_equal(ingot_llm_decode(c, pre, ids, pos, seq, NULL, all), INGOT_OK);
+    assert_int_equal(ingot_llm_seq_fork(c, 0, 1, pre), INGOT_OK);
+    assert_int_equal(ingot_llm_seq_len(c, 1), pre);
+    int32_t t2[128], p2[128], s2[128];
+    size_t k = 0;
+    for (size_t i = pre; i < n; i++)
+        for (int q = 0; q < 2; q++) { t2[k] = ids[i]; p2[k] = (int32_t)i; s2[k] = q; k++; }
+    assert_int_equal(ingot_llm_decode(c, (int64_t)k, t2, p2, s2, NULL, got), INGOT_OK);
+    for (size_t i = 0; i < n - pre; i++) {
+        assert_memory_equal(got + (2 * i) * V, ref + i * V, V * sizeof(float));
+        assert_memory_equal(got + (2 * i + 1) * V, ref + i * V, V * sizeof(float));
+    }
+    /* forks past the source's length and bad ids are errors */
+    assert_int_equal(ingot_llm_seq_fork(c, 0, 1, 1000), INGOT_ERR_INVALID_ARG);
+    assert_int_equal(ingot_llm_seq_fork(c, 0, 7, 1), INGOT_ERR_INVALID_ARG);
+    /* all blocks come back */
+    for (int q = 0; q < 3; q++) assert_int_equal(ingot_llm_seq_truncate(c, q, 0), INGOT_OK);
+    free(ref);
+    free(got);
+    free(all);
+    ingot_llm_ctx_free(c);
+    ingot_llm_free(m);
+}
+
+static void kv_blocks(void **state) {
+    (void)state;
+    it_kv_cache kv;
+    it_err e = {{0}};
+    assert_int_equal(it_kv_init(&kv, 2, 8, 64, 2, 6, 1, &e), 0);
+    assert_int_equal(it_kv_seq_resize(&kv, 0, 40, &e), 0); /* 3 blocks */
+    assert_int_equal(kv.n_free, 3);
+    assert_int_equal(it_kv_seq_fork(&kv, 0, 1, 40, &e), 0);
+    assert_int_equal(kv.n_free, 3);
+    assert_int_equal(it_kv_seq_shared(&kv, 1, 32, 48), 1);
+    assert_int_equal(it_kv_seq_own(&kv, 1, 32, 48, &e), 0);
+    assert_int_equal(kv.n_free, 2);
+    assert_int_equal(it_kv_seq_shared(&kv, 1, 32, 48), 0);
+    assert_int_equal(it_kv_seq_shared(&kv, 0, 0, 48), 2);
+    assert_int_equal(it_kv_seq_resize(&kv, 1, 65, &e), INGOT_ERR_LIMIT); /* past n_ctx */
+    assert_int_equal(it_kv_seq_resize(&kv, 1, 64, &e), 0);               /* one more block */
+    assert_int_equal(kv.n_free, 1);
+    assert_int_equal(it_kv_seq_resize(&kv, 0, 64, &e), 0);
+    assert_int_equal(kv.n_free, 0);
+    assert_int_equal(it_kv_seq_own(&kv, 0, 0, 64, &e), INGOT_ERR_LIMIT); /* 2 shared, none free */
+    assert_int_equal(it_kv_seq_resize(&kv, 0, 0, &e), 0);
+    assert_int_equal(it_kv_seq_resize(&kv, 1, 0, &e), 0);
+    assert_int_equal(kv.n_free, 6);
+    it_kv_free(&kv);
+}
+
 /* ---------------------------------------------------------------- kernels */
 
 static uint32_t rng32(uint64_t *s) {
@@ -382,14 +460,14 @@ static void qdot_tiers(void **state) {
                   *y1 = malloc(n * sizeof(float));
             for (int64_t i = 0; i < n; i++) { w[i] = frand(&s) * 3; x[i] = frand(&s); }
             w[0] = -3.5f; /* the largest magnitude negative: q8 code -127/-128 */
-            it_block_q8_0 *w8 = malloc(n / 32 * sizeof *w8), *x8 = malloc(n / 32 * sizeof *x8);
+            it_block_q8_0 *w8 = malloc(n / 32 * sizeof *w8), *x8 = malloc((size_t)it_qdot_act_bytes(IT_GGML_Q8_0, n));
             it_block_q4_0 *w4 = malloc(n / 32 * sizeof *w4);
             it_block_q4_1 *w41 = malloc(n / 32 * sizeof *w41);
-            it_block_q8_1 *x81 = malloc(n / 32 * sizeof *x81);
+            it_block_q8_1 *x81 = malloc((size_t)it_qdot_act_bytes(IT_GGML_Q8_1, n));
             it_quant_row(IT_GGML_Q4_1, w, w41, n);
-            it_quant_row(IT_GGML_Q8_1, x, x81, n);
+            it_qdot_quant_act(IT_GGML_Q8_1, x, n, x81);
             it_quant_row(IT_GGML_Q8_0, w, w8, n);
-            it_quant_row(IT_GGML_Q8_0, x, x8, n);
+            it_qdot_quant_act(IT_GGML_Q8_0, x, n, x8);
             it_quant_row(IT_GGML_Q4_0, w, w4, n);
             float r8 = ref->q8_0(w8, x8, n), t8 = t->q8_0(w8, x8, n);
             float r4 = ref->q4_0(w4, x8, n), t4 = t->q4_0(w4, x8, n);
@@ -443,22 +521,21 @@ static void qdot_tiers(void **state) {
             }
             /* the 4-row kernels give the 1-row bits */
             {
-                it_block_q8_0 *x4 = malloc(4 * (n / 32) * sizeof *x4);
-                it_block_q8_1 *x41 = malloc(4 * (n / 32) * sizeof *x41);
+                int64_t xs8 = it_qdot_act_bytes(IT_GGML_Q8_0, n), xs81 = it_qdot_act_bytes(IT_GGML_Q8_1, n);
+                char *x4 = malloc((size_t)(4 * xs8)), *x41 = malloc((size_t)(4 * xs81));
                 float *xs = malloc(n * sizeof(float));
                 for (int r = 0; r < 4; r++) {
                     for (int64_t i = 0; i < n; i++) xs[i] = frand(&s);
-                    it_quant_row(IT_GGML_Q8_0, xs, x4 + r * (n / 32), n);
-                    it_quant_row(IT_GGML_Q8_1, xs, x41 + r * (n / 32), n);
+                    it_qdot_quant_act(IT_GGML_Q8_0, xs, n, x4 + r * xs8);
+                    it_qdot_quant_act(IT_GGML_Q8_1, xs, n, x41 + r * xs81);
                 }
-                int64_t xs8 = n / 32 * (int64_t)sizeof *x4, xs81 = n / 32 * (int64_t)sizeof *x41;
                 float o[4], one;
                 t->q8_0_x4(w8, x4, xs8, n, o);
-                for (int r = 0; r < 4; r++) { one = t->q8_0(w8, x4 + r * (n / 32), n); assert_memory_equal(&one, &o[r], 4); }
+                for (int r = 0; r < 4; r++) { one = t->q8_0(w8, x4 + r * xs8, n); assert_memory_equal(&one, &o[r], 4); }
                 t->q4_0_x4(w4, x4, xs8, n, o);
-                for (int r = 0; r < 4; r++) { one = t->q4_0(w4, x4 + r * (n / 32), n); assert_memory_equal(&one, &o[r], 4); }
+                for (int r = 0; r < 4; r++) { one = t->q4_0(w4, x4 + r * xs8, n); assert_memory_equal(&one, &o[r], 4); }
                 t->q4_1_x4(w41, x41, xs81, n, o);
-                for (int r = 0; r < 4; r++) { one = t->q4_1(w41, x41 + r * (n / 32), n); assert_memory_equal(&one, &o[r], 4); }
+                for (int r = 0; r < 4; r++) { one = t->q4_1(w41, x41 + r * xs81, n); assert_memory_equal(&one, &o[r], 4); }
                 free(x4); free(x41); free(xs);
             }
             /* f16 dot / axpy at odd lengths */
@@ -643,7 +720,7 @@ static void stop_strings(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
-        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance),   cmocka_unit_test(qdot_tiers),
+        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks),   cmocka_unit_test(qdot_tiers),
         cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -2,7 +2,9 @@
  * qdot_avx512.c: the AVX-512 VNNI tier of qdot.h: Q8_0 / Q4_0 weight rows against Q8_0
  * activation rows with vpdpbusd (|w| times sign-adjusted x) and Q4_1 against Q8_1
  * (unsigned nibbles straight into vpdpbusd), 32 pairs per block into 8 int32 lanes, for
- * one or four activation rows; f16 . f32 dot / axpy 16 lanes wide.
+ * one or four activation rows (the activation rows' trailing float scales are not used
+ * here: grouping 8 blocks per scale vector measured slower); Q4_K / Q5_K / Q6_K rows;
+ * f16 . f32 dot / axpy 16 lanes wide.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -37,8 +39,8 @@ static inline __m256i load_q4_1(const it_block_q4_1 *a) {
     return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
 }
 
-/* One kernel body per weight type, instantiated for 1 and 4 activation rows with the
- * same per-row instruction sequence, so both give the same bits for a row. */
+/* 8 int32 partial sums of w[i]*x[i] over 32 int8 pairs (vpdpbusd), as floats: signed
+ * weights as |w| times sign-adjusted x, unsigned Q4_1 / K nibbles directly */
 static inline __m256 dot_s(__m256i w, __m256i x) {
     return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(x, w)));
 }
@@ -47,6 +49,7 @@ static inline __m256 dot_u(__m256i w, __m256i x) {
 }
 #define DOT_S dot_s
 #define DOT_U dot_u
+
 /* explicit fused multiply-add: no contraction choices left to the compiler, so the 1-row
  * and 4-row kernels round identically */
 static inline float fma1(float a, float b, float c) {

@@ -1,0 +1,671 @@
+/*
+ * llm_model.c: a served LLM and its continuous-batching scheduler (see llm_model.h).
+ *
+ * One scheduler thread owns the model's ingot_llm_ctx, whose n_seq sequences are the
+ * slots. Each step it (1) drops cancelled requests, freeing their KV at once; (2) admits
+ * waiting requests in FIFO order into free slots, choosing the slot whose cached tokens
+ * share the longest prefix with the request (the KV of a finished request stays in its
+ * slot as a prefix cache until the slot is needed: cached_tokens); (3) plans one batch:
+ * one token for every decoding sequence first, then prompt chunks in arrival order up
+ * to --max-batch-tokens, so a long prompt never stalls running streams; (4) checks the
+ * KV block budget (--kv-cache-mem, in 16-position blocks that sequences take on demand):
+ * when it is exceeded, idle prefix caches are evicted (least recently used first), then
+ * the newest running requests are preempted (KV freed, requeued, later recomputed from
+ * prompt + generated tokens: the sampler state is kept, so the output is unchanged);
+ * (5) runs one ingot_llm_decode and samples each sequence whose logits came back.
+ * ingot_llm_decode's results do not depend on the batch, so greedy output is the same
+ * alone or among others. HTTP threads wait on one condition broadcast after each step.
+ */
+#include "llm_model.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http.h"
+
+#define KV_BLOCK 16
+
+typedef struct llm_slot {
+    llm_req *req;    /* running request, or NULL */
+    int32_t *cache;  /* idle slot: the tokens its KV holds */
+    int64_t n_cache;
+    double last_used;
+} llm_slot;
+
+struct llm_model {
+    ingot_llm *llm;
+    ingot_llm_ctx *ctx;
+    llm_config cfg;
+    int64_t n_ctx, n_vocab, budget_blocks;
+    char tmpl[16];
+    char *default_system;
+    int created;
+    llm_slot *slots;
+    float *logits;   /* [max_seqs][n_vocab] */
+    int32_t *b_tok, *b_pos, *b_seq;
+    uint8_t *b_want;
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, progress_cv;
+    llm_req *queue;  /* waiting, sorted by order */
+    int n_waiting, n_running, stopping;
+    uint64_t next_order;
+    /* statistics (under mu) */
+    int64_t blocks_running, blocks_cached;
+    uint64_t prompt_tokens, cached_tokens, gen_tokens, preemptions, req_ok, req_fail, req_cancelled, steps;
+    metrics_hist ttft, itl, e2e;
+};
+
+static int64_t blocks_of(int64_t n) { return (n + KV_BLOCK - 1) / KV_BLOCK; }
+
+/* ---------------------------------------------------------------- requests */
+
+llm_req *llm_req_new(void) {
+    llm_req *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->refs = 1;
+    r->slot = -1;
+    r->t_arrive = http_now();
+    return r;
+}
+
+static void req_free(llm_req *r) {
+    ingot_llm_sampler_free(r->smp);
+    ingot_llm_streamer_free(r->str);
+    free(r->prompt), free(r->all), free(r->text), free(r->toks);
+    free(r);
+}
+
+/* Drop a reference; the caller holds lm->mu. */
+static void req_unref_locked(llm_req *r) {
+    if (--r->refs == 0) req_free(r);
+}
+
+void llm_req_release(llm_model *lm, llm_req *r) {
+    if (!r) return;
+    pthread_mutex_lock(&lm->mu);
+    req_unref_locked(r);
+    pthread_mutex_unlock(&lm->mu);
+}
+
+void llm_req_cancel(llm_model *lm, llm_req *r) {
+    pthread_mutex_lock(&lm->mu);
+    if (!r->finish) {
+        r->cancelled = 1;
+        pthread_cond_signal(&lm->work_cv);
+    }
+    pthread_mutex_unlock(&lm->mu);
+}
+
+void llm_req_lock(llm_model *lm) { pthread_mutex_lock(&lm->mu); }
+void llm_req_unlock(llm_model *lm) { pthread_mutex_unlock(&lm->mu); }
+
+void llm_req_wait(llm_model *lm, int ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&lm->progress_cv, &lm->mu, &ts);
+}
+
+static void queue_insert(llm_model *lm, llm_req *r) {
+    llm_req **pp = &lm->queue;
+    while (*pp && (*pp)->order < r->order) pp = &(*pp)->next;
+    r->next = *pp;
+    *pp = r;
+    lm->n_waiting++;
+}
+
+int llm_submit(llm_model *lm, llm_req *r) {
+    int all_cap = (int)(r->n_prompt + 16);
+    r->all = malloc((size_t)all_cap * sizeof *r->all);
+    if (!r->all) return 500;
+    memcpy(r->all, r->prompt, (size_t)r->n_prompt * sizeof *r->all);
+    r->n_all = r->n_prompt;
+    r->cap_all = all_cap;
+    pthread_mutex_lock(&lm->mu);
+    int rc = 0;
+    if (lm->stopping) rc = 503;
+    else if (lm->n_waiting >= lm->cfg.max_queue) rc = 429;
+    else {
+        r->refs++;
+        r->order = ++lm->next_order;
+        queue_insert(lm, r);
+        pthread_cond_signal(&lm->work_cv);
+    }
+    pthread_mutex_unlock(&lm->mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- scheduler */
+
+static void slot_clear(llm_model *lm, int s) {
+    ingot_llm_seq_truncate(lm->ctx, s, 0);
+    free(lm->slots[s].cache);
+    lm->slots[s].cache = NULL;
+    lm->slots[s].n_cache = 0;
+}
+
+static void append_text(llm_req *r, const char *t, size_t n) {
+    if (r->text_len + n + 1 > r->text_cap) {
+        size_t nc = (r->text_len + n + 1) * 2 + 64;
+        char *nb = realloc(r->text, nc);
+        if (!nb) return; /* keep what we have */
+        r->text = nb, r->text_cap = nc;
+    }
+    memcpy(r->text + r->text_len, t, n);
+    r->text_len += n;
+    r->text[r->text_len] = 0;
+}
+
+/* Finish r (lm->mu held): record how, keep or free its slot's KV, drop the scheduler's
+ * reference. After a normal finish the KV stays in the slot for prefix reuse. */
+static void finish_req(llm_model *lm, llm_req *r, int how, int status, const char *msg) {
+    r->finish = how;
+    r->status = status;
+    if (msg) snprintf(r->err, sizeof r->err, "%s", msg);
+    double now = http_now();
+    metrics_hist_add(&lm->e2e, now - r->t_arrive);
+    if (how == LLM_FINISH_STOP || how == LLM_FINISH_LENGTH) lm->req_ok++;
+    else if (how == LLM_FINISH_CANCELLED) lm->req_cancelled++;
+    else lm->req_fail++;
+    int s = r->slot;
+    if (s >= 0) {
+        lm->slots[s].req = NULL;
+        lm->n_running--;
+        if (how == LLM_FINISH_STOP || how == LLM_FINISH_LENGTH) {
+            lm->slots[s].cache = r->all; /* the KV holds all[0..n_past) */
+            lm->slots[s].n_cache = r->n_past;
+            lm->slots[s].last_used = now;
+            r->all = NULL;
+            r->n_all = r->cap_all = 0;
+        } else {
+            slot_clear(lm, s);
+        }
+        r->slot = -1;
+    }
+    req_unref_locked(r);
+}
+
+static int64_t common_prefix(const int32_t *a, int64_t na, const int32_t *b, int64_t nb) {
+    int64_t n = 0;
+    while (n < na && n < nb && a[n] == b[n]) n++;
+    return n;
+}
+
+static void admit(llm_model *lm) {
+    while (lm->queue && lm->n_running < lm->cfg.max_seqs) {
+        llm_req *r = lm->queue;
+        lm->queue = r->next;
+        r->next = NULL;
+        lm->n_waiting--;
+        if (r->cancelled) {
+            finish_req(lm, r, LLM_FINISH_CANCELLED, 499, "cancelled");
+            continue;
+        }
+        int best = -1;
+        int64_t best_lcp = -1;
+        for (int s = 0; s < lm->cfg.max_seqs; s++) {
+            llm_slot *sl = &lm->slots[s];
+            if (sl->req) continue;
+            int64_t l = common_prefix(sl->cache, sl->n_cache, r->all, r->n_all - 1);
+            /* prefer the longest shared prefix, then the emptiest / least recently used slot */
+            if (l > best_lcp || (l == best_lcp && best >= 0 &&
+                                 (sl->n_cache < lm->slots[best].n_cache ||
+                                  (sl->n_cache == lm->slots[best].n_cache && sl->last_used < lm->slots[best].last_used)))) {
+                best = s, best_lcp = l;
+            }
+        }
+        llm_slot *sl = &lm->slots[best];
+        if (ingot_llm_seq_truncate(lm->ctx, best, best_lcp) != INGOT_OK) {
+            best_lcp = 0;
+            ingot_llm_seq_truncate(lm->ctx, best, 0);
+        }
+        free(sl->cache);
+        sl->cache = NULL;
+        sl->n_cache = 0;
+        sl->req = r;
+        r->slot = best;
+        r->n_past = best_lcp;
+        lm->n_running++;
+        if (!r->admitted) {
+            r->admitted = 1;
+            r->cached_tokens = best_lcp;
+            lm->prompt_tokens += (uint64_t)r->n_prompt;
+            lm->cached_tokens += (uint64_t)best_lcp;
+        }
+    }
+}
+
+/* Running slots sorted by arrival order into idx; returns the count. */
+static int running_sorted(llm_model *lm, int *idx) {
+    int n = 0;
+    for (int s = 0; s < lm->cfg.max_seqs; s++) {
+        if (!lm->slots[s].req) continue;
+        int k = n++;
+        while (k > 0 && lm->slots[idx[k - 1]].req->order > lm->slots[s].req->order) idx[k] = idx[k - 1], k--;
+        idx[k] = s;
+    }
+    return n;
+}
+
+/* Decide each running request's feed for this step; returns the blocks needed. */
+static int64_t plan(llm_model *lm, const int *idx, int n) {
+    int64_t budget = lm->cfg.max_batch_tokens, blocks = 0;
+    for (int i = 0; i < n; i++) {
+        llm_req *r = lm->slots[idx[i]].req;
+        r->feed = r->n_all - r->n_past == 1 ? 1 : 0;
+        budget -= r->feed;
+    }
+    for (int i = 0; i < n; i++) {
+        llm_req *r = lm->slots[idx[i]].req;
+        if (r->feed == 0) {
+            int64_t left = r->n_all - r->n_past;
+            r->feed = left < budget ? left : (budget > 0 ? budget : 0);
+            budget -= r->feed;
+        }
+        blocks += blocks_of(r->n_past + r->feed);
+    }
+    lm->blocks_running = blocks;
+    int64_t cached = 0;
+    for (int s = 0; s < lm->cfg.max_seqs; s++)
+        if (!lm->slots[s].req) cached += blocks_of(lm->slots[s].n_cache);
+    lm->blocks_cached = cached;
+    return blocks + cached;
+}
+
+/* Free KV until the plan fits the block budget: idle caches first, then the newest runs. */
+static int fit_budget(llm_model *lm, int *idx, int *n) {
+    for (;;) {
+        int64_t need = plan(lm, idx, *n);
+        if (need <= lm->budget_blocks) return 0;
+        int lru = -1;
+        for (int s = 0; s < lm->cfg.max_seqs; s++)
+            if (!lm->slots[s].req && lm->slots[s].n_cache &&
+                (lru < 0 || lm->slots[s].last_used < lm->slots[lru].last_used))
+                lru = s;
+        if (lru >= 0) {
+            slot_clear(lm, lru);
+            continue;
+        }
+        if (*n <= 1) return -1;
+        int s = idx[*n - 1];
+        llm_req *r = lm->slots[s].req;
+        lm->slots[s].req = NULL;
+        lm->n_running--;
+        slot_clear(lm, s);
+        r->slot = -1;
+        r->n_past = 0;
+        r->feed = 0;
+        queue_insert(lm, r);
+        lm->preemptions++;
+        (*n)--;
+    }
+}
+
+static int push_all(llm_req *r, int32_t id) {
+    if (r->n_all == r->cap_all) {
+        int64_t nc = r->cap_all * 2 + 16;
+        int32_t *nb = realloc(r->all, (size_t)nc * sizeof *nb);
+        if (!nb) return -1;
+        r->all = nb, r->cap_all = nc;
+    }
+    r->all[r->n_all++] = id;
+    return 0;
+}
+
+static int push_tok(llm_req *r, const ingot_llm_token *tk) {
+    if (r->n_toks == r->cap_toks) {
+        int64_t nc = r->cap_toks * 2 + 16;
+        llm_tok *nb = realloc(r->toks, (size_t)nc * sizeof *nb);
+        if (!nb) return -1;
+        r->toks = nb, r->cap_toks = nc;
+    }
+    llm_tok *t = &r->toks[r->n_toks++];
+    t->id = tk->id;
+    t->logprob = tk->logprob;
+    t->n_top = r->want_logprobs ? (tk->n_top < LLM_MAX_TOP ? tk->n_top : LLM_MAX_TOP) : 0;
+    for (int k = 0; k < t->n_top; k++) t->top_id[k] = tk->top_ids[k], t->top_lp[k] = tk->top_logprobs[k];
+    t->text_end = r->text_len;
+    return 0;
+}
+
+/* One row of logits came back for r: sample, stream, decide whether it is done. */
+static void on_logits(llm_model *lm, llm_req *r, const float *row) {
+    ingot_llm_token tk;
+    int32_t id = ingot_llm_sampler_sample(r->smp, row, &tk);
+    if (id < 0) {
+        finish_req(lm, r, LLM_FINISH_ERROR, 400, "every token is banned by logit_bias");
+        return;
+    }
+    ingot_llm_sampler_accept(r->smp, id);
+    if (push_all(r, id)) {
+        finish_req(lm, r, LLM_FINISH_ERROR, 500, "out of memory");
+        return;
+    }
+    r->n_gen++;
+    lm->gen_tokens++;
+    double now = http_now();
+    if (r->n_gen == 1) metrics_hist_add(&lm->ttft, now - r->t_arrive), r->t_first = now;
+    else metrics_hist_add(&lm->itl, now - r->t_last);
+    r->t_last = now;
+    const char *t;
+    size_t n;
+    if (!r->ignore_eos && ingot_llm_is_eog(lm->llm, id)) {
+        ingot_llm_streamer_flush(r->str, &t, &n); /* release held-back text */
+        append_text(r, t, n);
+        finish_req(lm, r, LLM_FINISH_STOP, 0, NULL);
+        return;
+    }
+    int hit = ingot_llm_streamer_push(r->str, id, &t, &n);
+    if (hit < 0) {
+        finish_req(lm, r, LLM_FINISH_ERROR, 500, "detokenization failed");
+        return;
+    }
+    append_text(r, t, n);
+    if (push_tok(r, &tk)) {
+        finish_req(lm, r, LLM_FINISH_ERROR, 500, "out of memory");
+        return;
+    }
+    if (hit) { /* stopped by a stop string: nothing held back is shown */
+        finish_req(lm, r, LLM_FINISH_STOP, 0, NULL);
+    } else if (r->n_gen >= r->max_tokens || r->n_all - 1 >= lm->n_ctx) {
+        ingot_llm_streamer_flush(r->str, &t, &n);
+        append_text(r, t, n);
+        finish_req(lm, r, LLM_FINISH_LENGTH, 0, NULL);
+    }
+}
+
+static void *sched_main(void *arg) {
+    llm_model *lm = arg;
+    int *idx = malloc((size_t)lm->cfg.max_seqs * sizeof *idx);
+    int *rows = malloc((size_t)lm->cfg.max_seqs * sizeof *rows);
+    pthread_mutex_lock(&lm->mu);
+    for (;;) {
+        if (!idx || !rows) break;
+        for (int s = 0; s < lm->cfg.max_seqs; s++) {
+            llm_req *r = lm->slots[s].req;
+            if (r && r->cancelled)
+                finish_req(lm, r, lm->stopping ? LLM_FINISH_ERROR : LLM_FINISH_CANCELLED, 503, "cancelled");
+        }
+        admit(lm);
+        if (lm->n_running == 0) {
+            plan(lm, idx, 0); /* refresh the block gauges */
+            pthread_cond_broadcast(&lm->progress_cv);
+            if (lm->stopping) break;
+            pthread_cond_wait(&lm->work_cv, &lm->mu);
+            continue;
+        }
+        int n = running_sorted(lm, idx);
+        if (fit_budget(lm, idx, &n)) {
+            llm_req *r = lm->slots[idx[0]].req;
+            finish_req(lm, r, LLM_FINISH_ERROR, 500, "the KV cache budget cannot hold this sequence");
+            continue;
+        }
+        int64_t nt = 0;
+        int nrows = 0;
+        for (int i = 0; i < n; i++) {
+            int s = idx[i];
+            llm_req *r = lm->slots[s].req;
+            for (int64_t k = 0; k < r->feed; k++, nt++) {
+                lm->b_tok[nt] = r->all[r->n_past + k];
+                lm->b_pos[nt] = (int32_t)(r->n_past + k);
+                lm->b_seq[nt] = s;
+                lm->b_want[nt] = 0;
+            }
+            r->want = r->feed > 0 && r->n_past + r->feed == r->n_all;
+            if (r->want) {
+                lm->b_want[nt - 1] = 1;
+                rows[i] = nrows++;
+            } else {
+                rows[i] = -1;
+            }
+        }
+        lm->steps++;
+        pthread_mutex_unlock(&lm->mu);
+        ingot_status st = nt ? ingot_llm_decode(lm->ctx, nt, lm->b_tok, lm->b_pos, lm->b_seq, lm->b_want, lm->logits)
+                             : INGOT_OK;
+        pthread_mutex_lock(&lm->mu);
+        char msg[256];
+        if (st != INGOT_OK) snprintf(msg, sizeof msg, "decode failed: %s", ingot_llm_ctx_error(lm->ctx));
+        for (int i = 0; i < n; i++) {
+            llm_req *r = lm->slots[idx[i]].req;
+            if (!r || r->feed == 0) continue;
+            if (st != INGOT_OK) {
+                finish_req(lm, r, LLM_FINISH_ERROR, 500, msg);
+                continue;
+            }
+            r->n_past += r->feed;
+            r->feed = 0;
+            if (rows[i] >= 0) on_logits(lm, r, lm->logits + (size_t)rows[i] * (size_t)lm->n_vocab);
+        }
+        pthread_cond_broadcast(&lm->progress_cv);
+    }
+    /* shutting down: fail what is left */
+    for (int s = 0; s < lm->cfg.max_seqs; s++)
+        if (lm->slots[s].req) finish_req(lm, lm->slots[s].req, LLM_FINISH_ERROR, 503, "the server is shutting down");
+    while (lm->queue) {
+        llm_req *r = lm->queue;
+        lm->queue = r->next;
+        lm->n_waiting--;
+        finish_req(lm, r, LLM_FINISH_ERROR, 503, "the server is shutting down");
+    }
+    pthread_cond_broadcast(&lm->progress_cv);
+    pthread_mutex_unlock(&lm->mu);
+    free(idx), free(rows);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- model */
+
+/* The ChatML template's default system prompt: the literal text the template emits
+ * after '<|im_start|>system\n' when the messages bring none. */
+static char *template_default_system(const char *t) {
+    const char *keys[] = {"<|im_start|>system\\n", "<|im_start|>system\n"};
+    for (int k = 0; k < 2; k++) {
+        const char *p = strstr(t, keys[k]);
+        if (!p) continue;
+        p += strlen(keys[k]);
+        const char *e = strstr(p, "<|im_end|>");
+        if (!e || e == p) continue;
+        size_t n = (size_t)(e - p);
+        if (memchr(p, '\'', n) || memchr(p, '"', n) || memchr(p, '{', n) || memchr(p, '+', n)) continue;
+        return strndup(p, n);
+    }
+    return NULL;
+}
+
+llm_model *llm_model_create(const char *path, const llm_config *cfg, char *err, size_t errlen) {
+    llm_model *lm = calloc(1, sizeof *lm);
+    if (!lm) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&lm->mu, NULL);
+    pthread_cond_init(&lm->work_cv, NULL);
+    pthread_cond_init(&lm->progress_cv, NULL);
+    metrics_hist_init_time(&lm->ttft);
+    metrics_hist_init_time(&lm->itl);
+    metrics_hist_init_time(&lm->e2e);
+    lm->cfg = *cfg;
+    lm->created = (int)time(NULL);
+    char lerr[512] = "";
+    ingot_status st = ingot_llm_load(path, NULL, &lm->llm, lerr, sizeof lerr);
+    if (st != INGOT_OK) {
+        snprintf(err, errlen, "cannot load %s: %s", path, lerr[0] ? lerr : ingot_status_str(st));
+        goto fail;
+    }
+    ingot_llm_info info;
+    ingot_llm_get_info(lm->llm, &info);
+    lm->n_vocab = info.n_vocab;
+    int64_t n_ctx = cfg->n_ctx;
+    if (n_ctx <= 0) n_ctx = info.n_ctx_train > 0 && info.n_ctx_train < 4096 ? info.n_ctx_train : 4096;
+    if (lm->cfg.max_seqs <= 0) lm->cfg.max_seqs = 16;
+    if (lm->cfg.max_batch_tokens < lm->cfg.max_seqs) lm->cfg.max_batch_tokens = lm->cfg.max_seqs;
+    if (lm->cfg.max_queue <= 0) lm->cfg.max_queue = 64;
+    ingot_llm_ctx_params cp;
+    ingot_llm_ctx_params_default(&cp);
+    cp.n_ctx = n_ctx;
+    cp.n_seq = lm->cfg.max_seqs;
+    cp.n_threads = cfg->threads;
+    st = ingot_llm_ctx_create(lm->llm, &cp, &lm->ctx, lerr, sizeof lerr);
+    if (st != INGOT_OK) {
+        snprintf(err, errlen, "cannot create a context for %s: %s", path, lerr[0] ? lerr : ingot_status_str(st));
+        goto fail;
+    }
+    lm->n_ctx = ingot_llm_ctx_n_ctx(lm->ctx);
+    int64_t full = blocks_of(lm->n_ctx);
+    lm->budget_blocks = full * lm->cfg.max_seqs;
+    if (cfg->kv_cache_mem > 0) {
+        int64_t kv_dim = info.n_head > 0 ? info.n_embd / info.n_head * info.n_head_kv : info.n_embd;
+        int64_t per_block = info.n_layer * 2 * KV_BLOCK * kv_dim * 2; /* k and v, f16 */
+        int64_t b = per_block > 0 ? cfg->kv_cache_mem / per_block : 0;
+        if (b < full) {
+            snprintf(err, errlen,
+                     "--kv-cache-mem %lld holds %lld KV blocks of %lld bytes; one full context (%lld positions) "
+                     "needs %lld",
+                     (long long)cfg->kv_cache_mem, (long long)b, (long long)per_block, (long long)lm->n_ctx,
+                     (long long)full);
+            goto fail;
+        }
+        if (b < lm->budget_blocks) lm->budget_blocks = b;
+    }
+    if (info.chat_template && strstr(info.chat_template, "<|im_start|>")) {
+        snprintf(lm->tmpl, sizeof lm->tmpl, "chatml");
+        lm->default_system = template_default_system(info.chat_template);
+    } else {
+        snprintf(lm->tmpl, sizeof lm->tmpl, "plain");
+    }
+    size_t maxt = (size_t)lm->cfg.max_batch_tokens + (size_t)lm->cfg.max_seqs;
+    lm->slots = calloc((size_t)lm->cfg.max_seqs, sizeof *lm->slots);
+    lm->logits = malloc((size_t)lm->cfg.max_seqs * (size_t)lm->n_vocab * sizeof *lm->logits);
+    lm->b_tok = malloc(maxt * sizeof *lm->b_tok);
+    lm->b_pos = malloc(maxt * sizeof *lm->b_pos);
+    lm->b_seq = malloc(maxt * sizeof *lm->b_seq);
+    lm->b_want = malloc(maxt);
+    if (!lm->slots || !lm->logits || !lm->b_tok || !lm->b_pos || !lm->b_seq || !lm->b_want) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (pthread_create(&lm->thread, NULL, sched_main, lm) != 0) {
+        snprintf(err, errlen, "cannot start the scheduler thread");
+        goto fail;
+    }
+    lm->thread_started = 1;
+    fprintf(stderr,
+            "ingot serve: LLM %s: n_ctx %lld, %d sequences, %lld tokens per step, %lld KV blocks, chat template %s\n",
+            path, (long long)lm->n_ctx, lm->cfg.max_seqs, (long long)lm->cfg.max_batch_tokens,
+            (long long)lm->budget_blocks, lm->tmpl);
+    return lm;
+fail:
+    llm_model_free(lm);
+    return NULL;
+}
+
+void llm_model_cancel(llm_model *lm) {
+    if (!lm) return;
+    pthread_mutex_lock(&lm->mu);
+    lm->stopping = 1;
+    for (llm_req *r = lm->queue; r; r = r->next) r->cancelled = 1;
+    for (int s = 0; lm->slots && s < lm->cfg.max_seqs; s++)
+        if (lm->slots[s].req) lm->slots[s].req->cancelled = 1;
+    pthread_cond_signal(&lm->work_cv);
+    pthread_mutex_unlock(&lm->mu);
+}
+
+void llm_model_free(llm_model *lm) {
+    if (!lm) return;
+    if (lm->thread_started) {
+        llm_model_cancel(lm);
+        pthread_join(lm->thread, NULL);
+    }
+    for (int s = 0; lm->slots && s < lm->cfg.max_seqs; s++) free(lm->slots[s].cache);
+    free(lm->slots);
+    free(lm->logits), free(lm->b_tok), free(lm->b_pos), free(lm->b_seq), free(lm->b_want);
+    free(lm->default_system);
+    ingot_llm_ctx_free(lm->ctx);
+    ingot_llm_free(lm->llm);
+    pthread_cond_destroy(&lm->work_cv);
+    pthread_cond_destroy(&lm->progress_cv);
+    pthread_mutex_destroy(&lm->mu);
+    free(lm);
+}
+
+const ingot_llm *llm_model_llm(const llm_model *lm) { return lm->llm; }
+int64_t llm_model_n_ctx(const llm_model *lm) { return lm->n_ctx; }
+int llm_model_created(const llm_model *lm) { return lm->created; }
+const char *llm_model_template(const llm_model *lm, const char **default_system) {
+    if (default_system) *default_system = lm->default_system;
+    return lm->tmpl;
+}
+
+int llm_model_waiting(llm_model *lm) {
+    pthread_mutex_lock(&lm->mu);
+    int n = lm->n_waiting;
+    pthread_mutex_unlock(&lm->mu);
+    return n;
+}
+
+void llm_model_write_help(sbuf *b) {
+    sbuf_printf(b,
+                "# HELP ingot_llm_requests_running LLM requests in the running batch.\n"
+                "# TYPE ingot_llm_requests_running gauge\n"
+                "# HELP ingot_llm_requests_waiting LLM requests waiting for a sequence slot.\n"
+                "# TYPE ingot_llm_requests_waiting gauge\n"
+                "# HELP ingot_llm_kv_blocks_used KV blocks held by running requests.\n"
+                "# TYPE ingot_llm_kv_blocks_used gauge\n"
+                "# HELP ingot_llm_kv_blocks_cached KV blocks kept by finished requests for prefix reuse.\n"
+                "# TYPE ingot_llm_kv_blocks_cached gauge\n"
+                "# HELP ingot_llm_kv_blocks_total KV block budget.\n"
+                "# TYPE ingot_llm_kv_blocks_total gauge\n"
+                "# HELP ingot_llm_kv_cache_usage_ratio Fraction of the KV budget held by running requests.\n"
+                "# TYPE ingot_llm_kv_cache_usage_ratio gauge\n"
+                "# HELP ingot_llm_prompt_tokens_total Prompt tokens of admitted requests.\n"
+                "# TYPE ingot_llm_prompt_tokens_total counter\n"
+                "# HELP ingot_llm_prompt_tokens_cached_total Prompt tokens found in the prefix cache.\n"
+                "# TYPE ingot_llm_prompt_tokens_cached_total counter\n"
+                "# HELP ingot_llm_generation_tokens_total Tokens generated.\n"
+                "# TYPE ingot_llm_generation_tokens_total counter\n"
+                "# HELP ingot_llm_preemptions_total Running requests preempted for lack of KV blocks.\n"
+                "# TYPE ingot_llm_preemptions_total counter\n"
+                "# HELP ingot_llm_requests_total Finished LLM requests by outcome.\n"
+                "# TYPE ingot_llm_requests_total counter\n"
+                "# HELP ingot_llm_steps_total Scheduler steps (batched forward passes).\n"
+                "# TYPE ingot_llm_steps_total counter\n"
+                "# HELP ingot_llm_time_to_first_token_seconds Arrival to first generated token.\n"
+                "# TYPE ingot_llm_time_to_first_token_seconds histogram\n"
+                "# HELP ingot_llm_inter_token_latency_seconds Time between consecutive tokens of a request.\n"
+                "# TYPE ingot_llm_inter_token_latency_seconds histogram\n"
+                "# HELP ingot_llm_e2e_request_latency_seconds Arrival to finish of LLM requests.\n"
+                "# TYPE ingot_llm_e2e_request_latency_seconds histogram\n");
+}
+
+void llm_model_write_metrics(llm_model *lm, sbuf *b, const char *labels) {
+    pthread_mutex_lock(&lm->mu);
+    sbuf_printf(b, "ingot_llm_requests_running{%s} %d\n", labels, lm->n_running);
+    sbuf_printf(b, "ingot_llm_requests_waiting{%s} %d\n", labels, lm->n_waiting);
+    sbuf_printf(b, "ingot_llm_kv_blocks_used{%s} %lld\n", labels, (long long)lm->blocks_running);
+    sbuf_printf(b, "ingot_llm_kv_blocks_cached{%s} %lld\n", labels, (long long)lm->blocks_cached);
+    sbuf_printf(b, "ingot_llm_kv_blocks_total{%s} %lld\n", labels, (long long)lm->budget_blocks);
+    sbuf_printf(b, "ingot_llm_kv_cache_usage_ratio{%s} %.6f\n", labels,
+                lm->budget_blocks ? (double)lm->blocks_running / (double)lm->budget_blocks : 0.0);
+    sbuf_printf(b, "ingot_llm_prompt_tokens_total{%s} %llu\n", labels, (unsigned long long)lm->prompt_tokens);
+    sbuf_printf(b, "ingot_llm_prompt_tokens_cached_total{%s} %llu\n", labels, (unsigned long long)lm->cached_tokens);
+    sbuf_printf(b, "ingot_llm_generation_tokens_total{%s} %llu\n", labels, (unsigned long long)lm->gen_tokens);
+    sbuf_printf(b, "ingot_llm_preemptions_total{%s} %llu\n", labels, (unsigned long long)lm->preemptions);
+    sbuf_printf(b, "ingot_llm_requests_total{%s,outcome=\"ok\"} %llu\n", labels, (unsigned long long)lm->req_ok);
+    sbuf_printf(b, "ingot_llm_requests_total{%s,outcome=\"cancelled\"} %llu\n", labels,
+                (unsigned long long)lm->req_cancelled);
+    sbuf_printf(b, "ingot_llm_requests_total{%s,outcome=\"error\"} %llu\n", labels, (unsigned long long)lm->req_fail);
+    sbuf_printf(b, "ingot_llm_steps_total{%s} %llu\n", labels, (unsigned long long)lm->steps);
+    metrics_hist_write(b, "ingot_llm_time_to_first_token_seconds", labels, &lm->ttft);
+    metrics_hist_write(b, "ingot_llm_inter_token_latency_seconds", labels, &lm->itl);
+    metrics_hist_write(b, "ingot_llm_e2e_request_latency_seconds", labels, &lm->e2e);
+    pthread_mutex_unlock(&lm->mu);
+}
