@@ -89,12 +89,13 @@ typedef struct att_job {
     int qk_mode;
     float *qk;                 /* [B,Hq,Sq,T] or NULL */
     float *sbuf;               /* nthreads * QBLOCK * T */
+    int64_t srows;  /* rows of sbuf per thread: min(Sq, ATT_QBLOCK) */
 } att_job;
 
 static void att_head(void *arg, int64_t begin, int64_t end, int tid) {
     const att_job *J = arg;
     int64_t T = J->T;
-    float *S = J->sbuf + (int64_t)tid * ATT_QBLOCK * T;
+    float *S = J->sbuf + (int64_t)tid * J->srows * T;
     int64_t rep = J->Hq / J->Hkv;
     for (int64_t bh = begin; bh < end; bh++) {
         int64_t b = bh / J->Hq, h = bh % J->Hq, g = h / rep;
@@ -328,6 +329,7 @@ static int attention_run(it_opctx *c) {
     J.qk = qk;
     int nthr = it_threadpool_size(c->tp);
     int64_t rows = Sq < ATT_QBLOCK ? Sq : ATT_QBLOCK;
+    J.srows = rows;
     J.sbuf = it_scratch(c, (size_t)((int64_t)nthr * rows * T + 1) * sizeof(float));
     if (!J.sbuf) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
     it_parallel_for(c->tp, B * Hq, 1, att_head, &J);
