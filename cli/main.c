@@ -28,6 +28,8 @@ static void usage(FILE *f) {
             "  generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
             "           [--seed S] [-t THREADS] [-c CTX]\n"
             "                                   the prompt and its continuation, streamed to stdout\n"
+            "  chat -m MODEL [-t THREADS] [--temp T] [-n N] [--system TEXT] [-c CTX] [--seed S]\n"
+            "                                   interactive chat with the model's chat template\n"
             "  bench MODEL.gguf [-t THREADS] [-p 512] [-n 128] [--reps R] [--json]\n"
             "                                   LLM prompt processing and generation tokens/s\n"
             "  convert --from llama2c MODEL.bin --tokenizer TOK.bin -o OUT.gguf\n"
@@ -66,6 +68,7 @@ int main(int argc, char **argv) {
         return cmd_bench(argc - 1, argv + 1);
     }
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "advise")) return cmd_advise(argc - 1, argv + 1);
 #ifdef INGOT_HAVE_SERVER

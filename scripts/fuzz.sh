@@ -1,17 +1,20 @@
 #!/bin/sh
 # fuzz.sh SECONDS: builds the libFuzzer targets (clang, ASan+UBSan) and fuzzes the
-# ONNX loader, the GGUF reader and the KServe request parser, SECONDS each (default 60), seeded with small
+# ONNX loader, the GGUF and safetensors readers, the KServe request parser and the
+# chat-template interpreter, SECONDS each (default 30), seeded with small
 # files from the shared data. Fails on any finding. Work files go to a temporary
 # folder.
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-SECS=${1:-60}
+SECS=${1:-30}
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DINGOT_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_onnx fuzz_gguf fuzz_kserve
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_onnx fuzz_gguf fuzz_kserve fuzz_safetensors fuzz_jinja
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-mkdir -p "$WORK/onnx" "$WORK/gguf" "$WORK/kserve"
+mkdir -p "$WORK/onnx" "$WORK/gguf" "$WORK/kserve" "$WORK/safetensors" "$WORK/jinja"
+python3 -c "import struct,json;h=json.dumps({'w':{'dtype':'F32','shape':[2,2],'data_offsets':[0,16]}}).encode();open('$WORK/safetensors/seed0','wb').write(struct.pack('<Q',len(h))+h+bytes(16))"
+cp tests/data/chat_templates/*.jinja "$WORK/jinja/" 2>/dev/null || true
 printf '{"inputs":[{"name":"x","datatype":"FP32","shape":[2,2],"data":[1,2,3,4]}],"outputs":[{"name":"y"}]}' > "$WORK/kserve/seed0.json"
 printf '{"inputs":[{"name":"x","datatype":"BYTES","shape":[1],"data":["a"]}]}' > "$WORK/kserve/seed1.json"
 i=0
@@ -25,10 +28,12 @@ for f in ../shared/conformance/tokenizer/ggml-vocab-bert-bge.gguf ../shared/conf
     [ -f "$f" ] && head -c 65536 "$f" > "$WORK/gguf/$(basename "$f")"
 done
 status=0
-for t in onnx gguf kserve; do
-    echo "-- fuzz_$t for ${SECS}s"
+for t in onnx gguf kserve safetensors jinja; do
+    secs=$SECS
+    [ "$t" = onnx ] && secs=$((SECS * 2)) # the model loader, the largest surface, gets twice as long
+    echo "-- fuzz_$t for ${secs}s"
     (cd "$WORK" && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-        "$ROOT/build-fuzz/tests/fuzz_$t" -max_total_time="$SECS" -max_len=65536 -rss_limit_mb=2048 \
+        "$ROOT/build-fuzz/tests/fuzz_$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
         -timeout=10 -print_final_stats=1 "$t" > "$WORK/$t.log" 2>&1) || status=1
     grep -E "stat::number_of_executed_runs|ERROR|SUMMARY|crash-|leak-|timeout-" "$WORK/$t.log" | head -20
 done

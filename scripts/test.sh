@@ -5,7 +5,8 @@
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build (clang) running the unit
 #      tests and the conformance suites (all but the Python end-to-end checks);
 #   3. the layer check (no include may point up the layer order);
-#   4. a bounded libFuzzer run over the ONNX loader.
+#   4. bounded libFuzzer runs over every parser (ONNX, GGUF, safetensors, KServe requests,
+#      chat templates), 30 s each.
 # Needs ../shared (conformance data and models) beside the repository.
 set -eu
 cd "$(dirname "$0")/.."
@@ -39,7 +40,7 @@ cmake --build build-asan -j"$JOBS"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j"$JOBS" -E '^e2e\.')
 
-echo "== fuzzing the ONNX loader"
-./scripts/fuzz.sh 60
+echo "== fuzzing the parsers"
+./scripts/fuzz.sh 30
 
 echo "== all tests passed"

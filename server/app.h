@@ -24,5 +24,6 @@ typedef struct ingot_app {
 int routes_kserve_add(ingot_app *app);
 int routes_ops_add(ingot_app *app);
 int routes_openai_add(ingot_app *app);
+int routes_embeddings_add(ingot_app *app);
 
 #endif

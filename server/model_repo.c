@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -40,6 +41,19 @@ void model_repo_set_llm_config(model_repo *r, const llm_config *cfg) { r->llm = 
 static int is_gguf(const char *path) {
     size_t n = strlen(path);
     return n > 5 && !strcmp(path + n - 5, ".gguf");
+}
+
+/* A Hugging Face folder whose config.json has model_type "bert": an embedding model. */
+static int is_embed_dir(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+    char cpath[4096];
+    snprintf(cpath, sizeof cpath, "%s/config.json", path);
+    json_t *j = json_load_file(cpath, 0, NULL);
+    json_t *mt = j ? json_object_get(j, "model_type") : NULL;
+    int yes = mt && json_is_string(mt) && !strcmp(json_string_value(mt), "bert");
+    json_decref(j);
+    return yes;
 }
 
 int model_name_valid(const char *name) {
@@ -74,6 +88,7 @@ static void served_model_free(served_model *m) {
     batcher_free(m->batcher);
     ingot_model_free(m->model);
     llm_model_free(m->llm);
+    ingot_embedder_free(m->embed);
     model_stats_destroy(&m->stats);
     free(m->name), free(m->version), free(m->path);
     free(m);
@@ -231,7 +246,8 @@ static served_model *load_model(const char *name, const char *path, const batche
                                 const llm_config *llm, char *err, size_t errlen) {
     batcher_config cfg = *defaults;
     char version[64] = "1";
-    if (read_config(path, &cfg, version, sizeof version, err, errlen)) return NULL;
+    int embed = is_embed_dir(path);
+    if (!embed && read_config(path, &cfg, version, sizeof version, err, errlen)) return NULL;
     served_model *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "out of memory");
@@ -241,6 +257,7 @@ static served_model *load_model(const char *name, const char *path, const batche
     atomic_init(&m->refs, 1);
     m->name = strdup(name), m->version = strdup(version), m->path = strdup(path);
     m->kind = MODEL_KIND_TENSOR;
+    m->created = (int)time(NULL);
     if (!m->name || !m->version || !m->path) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -252,6 +269,18 @@ static served_model *load_model(const char *name, const char *path, const batche
         return m;
     }
     char lerr[512] = "";
+    if (embed) {
+        m->kind = MODEL_KIND_EMBED;
+        ingot_embedder_params ep;
+        ingot_embedder_params_default(&ep);
+        ep.n_threads = llm->threads;
+        ingot_status est = ingot_embedder_load(path, &ep, &m->embed, lerr, sizeof lerr);
+        if (est != INGOT_OK) {
+            snprintf(err, errlen, "cannot load %s: %s%s%s", path, ingot_status_str(est), lerr[0] ? ": " : "", lerr);
+            goto fail;
+        }
+        return m;
+    }
     ingot_status st = ingot_model_load(path, &m->model, lerr, sizeof lerr);
     if (st != INGOT_OK) {
         snprintf(err, errlen, "cannot load %s: %s%s%s", path, ingot_status_str(st), lerr[0] ? ": " : "", lerr);

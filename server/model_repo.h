@@ -11,7 +11,9 @@
  * "version", "threads"}).
  *
  * Backends: a .onnx file is a tensor model run by batcher.c; a .gguf file is
- * an LLM run by llm_model.c's continuous-batching scheduler (served_model.kind).
+ * an LLM run by llm_model.c's continuous-batching scheduler; a Hugging Face
+ * folder whose config.json says model_type "bert" is an embedding model
+ * (include/ingot_embed.h, served by routes_embeddings.c) (served_model.kind).
  */
 #ifndef INGOT_SERVER_MODEL_REPO_H
 #define INGOT_SERVER_MODEL_REPO_H
@@ -19,19 +21,22 @@
 #include <stdatomic.h>
 
 #include "batcher.h"
+#include "ingot_embed.h"
 #include "llm_model.h"
 #include "metrics.h"
 
-enum { MODEL_KIND_TENSOR = 0, MODEL_KIND_LLM = 1 };
+enum { MODEL_KIND_TENSOR = 0, MODEL_KIND_LLM = 1, MODEL_KIND_EMBED = 2 };
 
 typedef struct served_model {
     char *name;
     char *version;
     char *path;
-    int kind;                 /* MODEL_KIND_TENSOR or MODEL_KIND_LLM */
+    int kind;                 /* MODEL_KIND_* */
     ingot_model *model;       /* tensor models */
     batcher *batcher;         /* tensor models */
     llm_model *llm;           /* LLMs (a .gguf file): model, scheduler, LLM statistics */
+    ingot_embedder *embed;    /* embedding models (an HF folder, model_type bert) */
+    int created;              /* unix time of loading */
     model_stats stats;
     atomic_int refs;
 } served_model;

@@ -5,9 +5,9 @@
  *
  * A handler validates the JSON body (every field's type and range; errors in OpenAI's
  * {"error": {"message", "type", "param", "code"}} form), renders chat messages with the
- * model's chat template (ChatML when the GGUF template uses <|im_start|>, including the
- * default system prompt the template inserts; otherwise plain "role: content" lines: a
- * Jinja interpreter does not exist yet), tokenizes, refuses prompts that do not fit the
+ * model's own Jinja chat template (ingot_chat_render; plain "role: content" lines for a
+ * model without one; a template error such as raise_exception is a 400 naming it),
+ * tokenizes, refuses prompts that do not fit the
  * context (never truncates), creates the request's sampler and streamer and submits it
  * to the model's scheduler (llm_model.c). It then waits (non-streaming) or returns a
  * stream reader that turns each produced token into a chunk. A client that goes away is
@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "ingot_chat.h"
 
 #define OAI_MAX_STOP 16
 
@@ -76,7 +77,7 @@ typedef struct list_ctx {
 } list_ctx;
 
 static json_t *model_obj(const char *name, served_model *m) {
-    return json_pack("{s:s, s:s, s:i, s:s}", "id", name, "object", "model", "created", llm_model_created(m->llm),
+    return json_pack("{s:s, s:s, s:i, s:s}", "id", name, "object", "model", "created", m->llm ? llm_model_created(m->llm) : m->created,
                      "owned_by", "ingot");
 }
 
@@ -84,7 +85,7 @@ static void list_visit(void *ud, const char *name, const char *version, const ch
                        served_model *m) {
     (void)version, (void)state, (void)reason;
     list_ctx *c = ud;
-    if (!m || m->kind != MODEL_KIND_LLM) return;
+    if (!m || (m->kind != MODEL_KIND_LLM && m->kind != MODEL_KIND_EMBED)) return;
     if (c->only) {
         if (!strcmp(c->only, name) && !c->found) c->found = model_obj(name, m);
         return;
@@ -320,40 +321,69 @@ static int text_of_content(json_t *c, sbuf *b, int i, http_resp *resp) {
     return -1;
 }
 
-/* Render the messages into b; *flags gets the tokenizer flags. 0 ok, -1 replied. */
+/* Render the messages into b with the model's chat template (ingot_chat_render; a plain
+ * "role: content" fallback for models without one); *flags gets the tokenizer flags.
+ * 0 ok, -1 replied. */
 static int render_chat(json_t *msgs, llm_model *lm, sbuf *b, int *flags, http_resp *resp) {
     if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
         oai_error(resp, 400, "messages", msgs ? "invalid_type" : "missing_required_parameter",
                   "'messages' must be a non-empty array");
         return -1;
     }
-    const char *def_sys;
-    int chatml = !strcmp(llm_model_template(lm, &def_sys), "chatml");
-    *flags = chatml ? INGOT_LLM_ADD_SPECIAL | INGOT_LLM_PARSE_SPECIAL : INGOT_LLM_ADD_SPECIAL;
-    for (size_t i = 0; i < json_array_size(msgs); i++) {
+    size_t n = json_array_size(msgs);
+    if (n > 100000) {
+        oai_error(resp, 400, "messages", "invalid_value", "too many messages (%zu)", n);
+        return -1;
+    }
+    int rc = -1;
+    char *text = NULL;
+    ingot_chat_message *cm = calloc(n, sizeof *cm);
+    sbuf *parts = calloc(n, sizeof *parts);
+    if (!cm || !parts) {
+        oai_error(resp, 500, NULL, NULL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(msgs, i);
         json_t *role = json_is_object(m) ? json_object_get(m, "role") : NULL;
         char param[64];
         snprintf(param, sizeof param, "messages[%zu].role", i);
         if (!json_is_string(role)) {
             oai_error(resp, 400, param, "invalid_type", "each message needs a 'role' string");
-            return -1;
+            goto out;
         }
         const char *r = json_string_value(role);
         if (!strcmp(r, "developer")) r = "system";
         if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant")) {
             oai_error(resp, 400, param, "invalid_value", "role '%s' is not one of system, user, assistant", r);
-            return -1;
+            goto out;
         }
-        if (chatml && i == 0 && strcmp(r, "system") && def_sys)
-            sbuf_printf(b, "<|im_start|>system\n%s<|im_end|>\n", def_sys);
-        if (chatml) sbuf_printf(b, "<|im_start|>%s\n", r);
-        else sbuf_printf(b, "%s: ", r);
-        if (text_of_content(json_object_get(m, "content"), b, (int)i, resp)) return -1;
-        sbuf_printf(b, chatml ? "<|im_end|>\n" : "\n");
+        if (text_of_content(json_object_get(m, "content"), &parts[i], (int)i, resp)) goto out;
+        if (parts[i].oom) {
+            oai_error(resp, 500, NULL, NULL, "out of memory");
+            goto out;
+        }
+        cm[i].role = r;
+        cm[i].content = parts[i].s ? parts[i].s : "";
     }
-    sbuf_printf(b, chatml ? "<|im_start|>assistant\n" : "assistant:");
-    return 0;
+    const ingot_llm *llm = llm_model_llm(lm);
+    char err[512];
+    ingot_status st = ingot_chat_render(llm, cm, (int)n, 1, &text, err, sizeof err);
+    if (st == INGOT_ERR_NOMEM) {
+        oai_error(resp, 500, NULL, NULL, "out of memory");
+        goto out;
+    }
+    if (st != INGOT_OK) {
+        oai_error(resp, 400, "messages", "invalid_value", "the model's chat template failed: %s", err);
+        goto out;
+    }
+    sbuf_printf(b, "%s", text);
+    *flags = ingot_chat_tokenize_flags(llm);
+    rc = 0;
+out:
+    for (size_t i = 0; parts && i < n; i++) free(parts[i].s);
+    free(parts), free(cm), free(text);
+    return rc;
 }
 
 static int tokenize(const ingot_llm *llm, const char *text, size_t len, int flags, int32_t **out, int64_t *n) {

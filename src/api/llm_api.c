@@ -58,7 +58,7 @@ ingot_status ingot_llm_load(const char *path, const char *tokenizer, ingot_llm *
     if (st) {
         char tmp[sizeof e.msg];
         memcpy(tmp, e.msg, sizeof tmp);
-        snprintf(e.msg, sizeof e.msg, "%.200s: %.300s", path, tmp);
+        if (!strstr(tmp, path)) snprintf(e.msg, sizeof e.msg, "%.200s: %.300s", path, tmp);
         free(l);
         return finish(st, &e, err, errlen);
     }

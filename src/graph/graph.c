@@ -18,12 +18,11 @@ it_graph *it_graph_new(it_graph *parent) {
 }
 
 static void free_attr_graphs(it_attr *a) {
-    if (a->type == IT_ATTR_GRAPH) it_graph_free(a->g);
-    if (a->type == IT_ATTR_GRAPHS)
-        for (int i = 0; i < a->n; i++) it_graph_free(a->graphs[i]);
+    it_graph_free(a->g);
+    a->g = NULL;
+    for (int i = 0; a->graphs && i < a->n_graphs_read; i++) it_graph_free(a->graphs[i]);
     if (a->t.owned) it_tensor_release(&a->t);
-    if (a->type == IT_ATTR_TENSORS)
-        for (int i = 0; i < a->n; i++) it_tensor_release(&a->tensors[i]);
+    for (int i = 0; a->tensors && i < a->n_tensors_read; i++) it_tensor_release(&a->tensors[i]);
 }
 
 void it_graph_free(it_graph *g) {
@@ -292,7 +291,7 @@ int it_graph_finalize(it_graph *g, it_err *e) {
     sorted = malloc(sizeof(it_node) * ((size_t)N + 1));
     if (!sorted) { st = it_fail(e, INGOT_ERR_NOMEM, "out of memory"); goto done; }
     for (int i = 0; i < N; i++) sorted[i] = g->nodes[order[i]];
-    memcpy(g->nodes, sorted, sizeof(it_node) * (size_t)N);
+    if (N) memcpy(g->nodes, sorted, sizeof(it_node) * (size_t)N);
     for (int i = 0; i < N; i++)
         for (int k = 0; k < g->nodes[i].n_out; k++)
             if (g->nodes[i].out[k] >= 0) g->values[g->nodes[i].out[k]].producer = i;
@@ -353,7 +352,7 @@ int64_t it_attr_int(const it_node *n, const char *name, int64_t def) {
     const it_attr *a = it_attr_get(n, name);
     if (!a) return def;
     if (a->type == IT_ATTR_INT) return a->i;
-    if (a->type == IT_ATTR_FLOAT) return (int64_t)a->f;
+    if (a->type == IT_ATTR_FLOAT) return a->f >= -9.2e18f && a->f <= 9.2e18f ? (int64_t)a->f : def;
     return def;
 }
 

@@ -45,6 +45,7 @@ typedef struct it_attr {
     it_tensor *tensors;
     it_graph **graphs;
     const char *ref_attr_name; /* inside function bodies: refers to the caller's attribute */
+    int n_graphs_read, n_tensors_read; /* filled entries of graphs/tensors (freed even on a failed read) */
 } it_attr;
 
 /* Value kinds (also used for declared types). */

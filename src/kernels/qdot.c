@@ -14,14 +14,24 @@
 
 void it_qdot_quant_act(uint32_t act, const float *x, int64_t n, void *row) {
     it_quant_row(act, x, row, n);
-    float *d = (float *)((char *)row + it_qdot_act_scales_off(act, n)), *s = d + n / IT_QK;
-    for (int64_t i = 0; i < n / IT_QK; i++) {
+    const int64_t nb = n / IT_QK;
+    float *d = (float *)((char *)row + it_qdot_act_scales_off(act, n)), *s = d + nb, *q = s + nb;
+    for (int64_t i = 0; i < nb; i++) {
+        const int8_t *qs;
         if (act == IT_GGML_Q8_1) {
             const it_block_q8_1 *b = (const it_block_q8_1 *)row + i;
             d[i] = it_f16_to_f32(b->d);
             s[i] = it_f16_to_f32(b->s);
-        } else
-            d[i] = it_f16_to_f32(((const it_block_q8_0 *)row)[i].d);
+            qs = b->qs;
+        } else {
+            const it_block_q8_0 *b = (const it_block_q8_0 *)row + i;
+            d[i] = it_f16_to_f32(b->d);
+            s[i] = 0;
+            qs = b->qs;
+        }
+        int32_t sum = 0;
+        for (int j = 0; j < IT_QK; j++) sum += qs[j];
+        q[i] = (float)sum;
     }
 }
 
@@ -181,7 +191,8 @@ static void q4_1_x4(const void *w, const void *x, int64_t xs, int64_t n, float *
 
 static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot_q4_0_ref, it_qdot_q4_1_ref,
                                         q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
-                                        it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, it_dot_f16_ref,
+                                        it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, NULL, NULL, NULL,
+                                        it_dot_f16_ref,
                                         it_axpy_f16_ref};
 
 #ifdef INGOT_HAVE_X86

@@ -1,8 +1,9 @@
 /*
  * qdot.h: row dot products for LLM matrix-vector work, one weight row against one
- * activation row: quantized weights (ggml Q8_0 / Q4_0 blocks against activations quantized
- * to Q8_0 blocks, Q4_1 blocks against Q8_1 activations: integer products per 32-element
- * block, one float scale multiply per block), and f16 vectors (the KV cache) against f32.
+ * activation row: quantized weights (ggml Q8_0 / Q4_0 / Q5_0 / Q6_K blocks against
+ * activations quantized to Q8_0 blocks, Q4_1 / Q5_1 / Q4_K / Q5_K against Q8_1: integer
+ * products per 32-element block, float scaling per block), and f16 vectors (the KV cache,
+ * F16 weights) against f32.
  *
  * Each function is deterministic: the same inputs give the same bits on the same tier,
  * whatever else the caller computes (the LLM forward pass relies on that for batch
@@ -25,6 +26,15 @@ typedef float (*it_qdot_fn)(const void *w, const void *xq8, int64_t n);
 /* The same for four activation rows xq, xq + xs, xq + 2xs, xq + 3xs (xs in bytes): each
  * out[i] has exactly the bits the single-row kernel gives for that row. */
 typedef void (*it_qdot4_fn)(const void *w, const void *xq, int64_t xs, int64_t n, float *out);
+/* A group of nr <= 16 consecutive weight rows (row_bytes apart) against T activation rows
+ * (xs bytes apart): y[t * ldy + r] = w_r . x_t. Each (row, token) result has the same bits
+ * whatever T and nr (exact int32 block sums, one float accumulation per row in block
+ * order), so a caller must use them for every batch size or not at all. Not used by the
+ * forward pass yet: transposing the rows on the fly made prompt processing 1.35x faster
+ * but generation 2.7x slower (AVX-512, SmolLM2 Q4_1); they are the kernel for weights
+ * repacked once into the group layout. */
+typedef void (*it_qgemm16_fn)(const void *w, int64_t row_bytes, int nr, const void *xq, int64_t xs, int64_t T,
+                              int64_t n, float *y, int64_t ldy);
 
 typedef struct it_qdot_table {
     int isa;
@@ -37,6 +47,7 @@ typedef struct it_qdot_table {
     it_qdot_fn q4_K; /* Q4_K . Q8_1 (per 32-element sub-block: scale, and min times the block sum) */
     it_qdot_fn q5_K; /* Q5_K . Q8_1 */
     it_qdot_fn q6_K; /* Q6_K . Q8_0 (two 16-element scales per 32-element block) */
+    it_qgemm16_fn q8_0_g16, q4_0_g16, q4_1_g16; /* NULL: use the row kernels */
     float (*dot_f16)(const uint16_t *a, const float *b, int64_t n);      /* any n */
     void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);   /* y += a*x, any n */
 } it_qdot_table;
@@ -51,8 +62,10 @@ const it_qdot_table *it_qdot_for(int isa);
 static inline int64_t it_qdot_act_scales_off(uint32_t act, int64_t n) {
     return (n / IT_QK * (act == IT_GGML_Q8_1 ? 36 : 34) + 31) & ~(int64_t)31;
 }
+/* after the blocks: float d[nb], s[nb] (Q8_1's f16 block sums; 0 for Q8_0), q[nb] (exact
+ * sums of each block's int8 values) */
 static inline int64_t it_qdot_act_bytes(uint32_t act, int64_t n) {
-    return (it_qdot_act_scales_off(act, n) + n / IT_QK * 4 * (act == IT_GGML_Q8_1 ? 2 : 1) + 31) & ~(int64_t)31;
+    return (it_qdot_act_scales_off(act, n) + n / IT_QK * 4 * 3 + 31) & ~(int64_t)31;
 }
 void it_qdot_quant_act(uint32_t act, const float *x, int64_t n, void *row);
 

@@ -360,14 +360,14 @@ void it_set_f64(void *d, int dt, int64_t i, double v) {
     case IT_I32: ((int32_t *)d)[i] = (int32_t)sat_i(v, INT64_MIN, INT64_MAX); break;
     case IT_U32: ((uint32_t *)d)[i] = (uint32_t)sat_i(v, INT64_MIN, INT64_MAX); break;
     case IT_I64: ((int64_t *)d)[i] = sat_i(v, INT64_MIN, INT64_MAX); break;
-    case IT_U64: ((uint64_t *)d)[i] = v >= 1.8446744073709552e19 ? UINT64_MAX : v < 0 ? (uint64_t)(int64_t)v : (uint64_t)v; break;
+    case IT_U64: ((uint64_t *)d)[i] = v != v ? 0 : v >= 1.8446744073709552e19 ? UINT64_MAX : v < 0 ? (uint64_t)sat_i(v, INT64_MIN, INT64_MAX) : (uint64_t)v; break;
     case IT_F8E4M3FN: case IT_F8E4M3FNUZ: case IT_F8E5M2: case IT_F8E5M2FNUZ: case IT_F8E8M0:
         ((uint8_t *)d)[i] = f32_to_f8((float)v, dt, 1); break;
     case IT_U4: case IT_I4: case IT_F4E2M1: {
         uint8_t nib;
         if (dt == IT_F4E2M1) nib = f32_to_f4((float)v);
         else {
-            double r = nearbyint(v);
+            double r = v != v ? 0 : nearbyint(v);
             if (dt == IT_U4) r = r < 0 ? 0 : r > 15 ? 15 : r;
             else r = r < -8 ? -8 : r > 7 ? 7 : r;
             nib = (uint8_t)((int)r & 15);
@@ -377,7 +377,7 @@ void it_set_f64(void *d, int dt, int64_t i, double v) {
         break;
     }
     case IT_U2: case IT_I2: {
-        double r = nearbyint(v);
+        double r = v != v ? 0 : nearbyint(v);
         if (dt == IT_U2) r = r < 0 ? 0 : r > 3 ? 3 : r;
         else r = r < -2 ? -2 : r > 1 ? 1 : r;
         uint8_t q = (uint8_t)((int)r & 3), sh = (uint8_t)(2 * (i & 3));

@@ -346,6 +346,14 @@ static void batch_invariance(void **state) {
             for (size_t j = 0; j < n[i]; j++, off++) memcpy(batched + off * V, tmp + rowof[i][j] * V, V * sizeof(float));
         free(tmp);
         if (memcmp(alone, batched, total * V * sizeof(float))) fail_msg("batched logits differ (threads %d)", cp.n_threads);
+        /* token by token (chunking does not change a token's result either) */
+        assert_int_equal(ingot_llm_seq_truncate(c, 1, 0), INGOT_OK);
+        for (size_t j = 0; j < n[1]; j++) {
+            int32_t tk = ids[1][j], ps = (int32_t)j, sq = 1;
+            float row[512];
+            assert_int_equal(ingot_llm_decode(c, 1, &tk, &ps, &sq, NULL, row), INGOT_OK);
+            assert_memory_equal(row, alone + (n[0] + j) * V, sizeof row);
+        }
         /* one mixed decode step (three single tokens), compared across thread counts */
         for (int i = 0; i < 3; i++) { tok[i] = 42 + i; pos[i] = (int32_t)n[i]; seq[i] = i; }
         assert_int_equal(ingot_llm_decode(c, 3, tok, pos, seq, NULL, decode_step[pass]), INGOT_OK);
@@ -556,6 +564,59 @@ static void qdot_tiers(void **state) {
     }
 }
 
+/* 16-row group kernels: against the row kernels, and the same bits whatever T and nr */
+static void qgemm16_tiers(void **state) {
+    (void)state;
+    const it_qdot_table *ref = it_qdot_for(IT_ISA_SCALAR);
+    uint64_t s = 11;
+    static const int64_t sizes[] = {32, 544, 576};
+    static const uint32_t types[] = {IT_GGML_Q8_0, IT_GGML_Q4_0, IT_GGML_Q4_1};
+    int ran = 0;
+    for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
+        const it_qdot_table *t = it_qdot_for(isa);
+        if (!t) continue;
+        for (size_t ti = 0; ti < 3; ti++) {
+            uint32_t ty = types[ti];
+            it_qgemm16_fn g = ty == IT_GGML_Q8_0 ? t->q8_0_g16 : ty == IT_GGML_Q4_0 ? t->q4_0_g16 : t->q4_1_g16;
+            it_qdot_fn rf = ty == IT_GGML_Q8_0 ? ref->q8_0 : ty == IT_GGML_Q4_0 ? ref->q4_0 : ref->q4_1;
+            if (!g) continue;
+            ran++;
+            uint32_t act = ty == IT_GGML_Q4_1 ? IT_GGML_Q8_1 : IT_GGML_Q8_0;
+            for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+                const int64_t n = sizes[si], T = 13, rb = it_ggml_row_bytes(ty, n), xs = it_qdot_act_bytes(act, n);
+                uint8_t *w = malloc((size_t)(16 * rb)), *x = malloc((size_t)(T * xs));
+                float *row = malloc(n * sizeof(float));
+                for (int r = 0; r < 16; r++) {
+                    for (int64_t i = 0; i < n; i++) row[i] = frand(&s) * (1 + r % 3);
+                    it_quant_row(ty, row, w + r * rb, n);
+                }
+                for (int64_t tt = 0; tt < T; tt++) {
+                    for (int64_t i = 0; i < n; i++) row[i] = frand(&s) * 2;
+                    it_qdot_quant_act(act, row, n, x + tt * xs);
+                }
+                float y[13 * 16], y1[16], y5[13 * 16];
+                g(w, rb, 16, x, xs, T, n, y, 16);
+                g(w, rb, 5, x, xs, T, n, y5, 16);
+                for (int64_t tt = 0; tt < T; tt++) {
+                    g(w, rb, 16, x + tt * xs, xs, 1, n, y1, 16);
+                    assert_memory_equal(y1, y + tt * 16, sizeof y1);
+                    assert_memory_equal(y5 + tt * 16, y + tt * 16, 5 * sizeof(float));
+                    for (int r = 0; r < 16; r++) {
+                        float e = rf(w + r * rb, x + tt * xs, n);
+                        if (fabsf(e - y[tt * 16 + r]) > 1e-4f * (1 + fabsf(e)))
+                            fail_msg("isa %d %s n %lld: row %d token %lld: %g vs ref %g", isa, it_ggml_type_name(ty),
+                                     (long long)n, r, (long long)tt, y[tt * 16 + r], e);
+                    }
+                }
+                free(w);
+                free(x);
+                free(row);
+            }
+        }
+    }
+    (void)ran;
+}
+
 /* ---------------------------------------------------------------- sampler */
 
 static it_sampler *mk(const it_sampler_params *p, int64_t V) {
@@ -720,7 +781,7 @@ static void stop_strings(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
-        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks),   cmocka_unit_test(qdot_tiers),
+        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qgemm16_tiers),
         cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

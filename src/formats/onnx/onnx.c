@@ -168,6 +168,8 @@ static int decode_typed(const tensor_src *ts, int64_t n, void *dst, int dtype, i
     int rc;
     int64_t i = 0;
     int num = ts->typed_field;
+    if ((dtype == IT_STRING) != (num == 6))
+        return it_fail(e, INGOT_ERR_FORMAT, "tensor at byte %zu: data field %d does not fit its type %s", ts->offset, num, it_dtype_name(dtype));
     while ((rc = it_pb_next(&r, &f, e)) > 0) {
         if ((int)f.num != num) continue;
         const uint8_t *p, *end;
@@ -208,9 +210,14 @@ static int decode_typed(const tensor_src *ts, int64_t n, void *dst, int dtype, i
             case 10: { double x; memcpy(&x, &v, 8);
                 if (dtype == IT_F64 || dtype == IT_C128) ((double *)dst)[i] = x; else it_set_f64(dst, dtype, i, x);
                 break; }
-            case 7: ((int64_t *)dst)[i] = (int64_t)v; break;
+            case 7:
+                if (dtype == IT_I64) ((int64_t *)dst)[i] = (int64_t)v;
+                else it_set_f64(dst, dtype, i, (double)(int64_t)v); /* a mislabeled field: converted, never overrun */
+                break;
             case 11:
-                if (dtype == IT_U64) ((uint64_t *)dst)[i] = v; else ((uint32_t *)dst)[i] = (uint32_t)v;
+                if (dtype == IT_U64) ((uint64_t *)dst)[i] = v;
+                else if (dtype == IT_U32) ((uint32_t *)dst)[i] = (uint32_t)v;
+                else it_set_f64(dst, dtype, i, (double)v);
                 break;
             case 5: { /* int32_data carries many types as their bit patterns / values */
                 int32_t x = (int32_t)(uint32_t)v;
@@ -242,6 +249,30 @@ static int decode_typed(const tensor_src *ts, int64_t n, void *dst, int dtype, i
 static void release_pages(const void *p, size_t n) {
     uintptr_t pg = 4096, lo = ((uintptr_t)p + pg - 1) & ~(pg - 1), hi = ((uintptr_t)p + n) & ~(pg - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Number of values in the tensor's typed data field (packed or not); -1 on error. */
+static int64_t count_typed(const tensor_src *ts, it_err *e) {
+    it_pb r = it_pb_init(ts->msg, ts->msg_len);
+    it_pb_field f;
+    int rc;
+    int64_t c = 0;
+    int num = ts->typed_field;
+    while ((rc = it_pb_next(&r, &f, e)) > 0) {
+        if ((int)f.num != num) continue;
+        if (f.wire != PB_LEN || num == 6) { c++; continue; }
+        if (num == 4) c += (int64_t)(f.len / 4);
+        else if (num == 10) c += (int64_t)(f.len / 8);
+        else {
+            int64_t k;
+            if (count_varints(f.data, f.len, &k)) {
+                it_fail(e, INGOT_ERR_FORMAT, "bad packed varints at byte %zu", f.offset);
+                return -1;
+            }
+            c += k;
+        }
+    }
+    return rc < 0 ? -1 : c;
 }
 
 /* Fill tensor t from ts. raw data: referenced in place when aligned and allowed. */
@@ -296,6 +327,17 @@ static int tensor_from_src(const tensor_src *ts, it_tensor *t, int allow_view, i
         if (t->nbytes) memcpy(t->data, ts->raw, t->nbytes);
         if (m && m->buf_is_mapping) release_pages(ts->raw, t->nbytes);
         return 0;
+    }
+    if (ts->typed_field) {
+        /* count the values before allocating: a tiny file must not claim a huge tensor */
+        int64_t have = count_typed(ts, e), want0 = n;
+        if (have < 0) return INGOT_ERR_FORMAT;
+        if (ts->dtype == IT_C64 || ts->dtype == IT_C128) want0 = 2 * n;
+        if (ts->dtype == IT_U4 || ts->dtype == IT_I4 || ts->dtype == IT_F4E2M1) want0 = (n + 1) / 2;
+        if (ts->dtype == IT_U2 || ts->dtype == IT_I2) want0 = (n + 3) / 4;
+        if (have != want0)
+            return it_fail(e, INGOT_ERR_FORMAT, "tensor '%s' at byte %zu has %lld values, its shape needs %lld",
+                           ts->name ? ts->name : "", ts->offset, (long long)have, (long long)want0);
     }
     st = it_tensor_alloc(t, e);
     if (st) return st;
@@ -502,11 +544,13 @@ static int read_attr(ctx *cx, it_graph *g, it_pb *parent, const it_pb_field *af,
             tensor_src ts;
             rc = read_tensor_header(&s, &ts, g, cx->e);
             if (rc < 0) return rc;
+            it_tensor_release(&a->t); /* a repeated field: the last one wins */
             rc = tensor_from_src(&ts, &a->t, 1, cx->m, cx->e);
             if (rc) return rc;
             seen_t = 1;
         } break;
         case 6: if (f.wire == PB_LEN) {
+            it_graph_free(a->g); /* a repeated field: the last one wins */
             a->g = it_graph_new(g);
             if (!a->g) return it_fail(cx->e, INGOT_ERR_NOMEM, "out of memory");
             rc = read_graph(cx, a->g, &r, &f);
@@ -534,11 +578,13 @@ static int read_attr(ctx *cx, it_graph *g, it_pb *parent, const it_pb_field *af,
             rc = tensor_from_src(&ts, &a->tensors[ct], 1, cx->m, cx->e);
             if (rc) return rc;
             ct++;
+            a->n_tensors_read = ct;
         } break;
         case 11: if (f.wire == PB_LEN) {
             a->graphs[cg] = it_graph_new(g);
             if (!a->graphs[cg]) return it_fail(cx->e, INGOT_ERR_NOMEM, "out of memory");
             cg++;
+            a->n_graphs_read = cg;
             rc = read_graph(cx, a->graphs[cg - 1], &r, &f);
             if (rc) return rc;
         } break;
@@ -611,6 +657,7 @@ static int read_node(ctx *cx, it_graph *g, it_pb *parent, const it_pb_field *nf)
         case 7: n->domain = dupstr(g, &f); break;
         case 5:
             if (f.wire != PB_LEN) return it_fail(cx->e, INGOT_ERR_FORMAT, "NodeProto.attribute has wire type %d at byte %zu", f.wire, f.offset);
+            g->nodes[node_index].n_attr = ca + 1; /* so a failed read is still freed */
             rc = read_attr(cx, g, &r, &f, &g->nodes[node_index].attrs[ca]);
             if (rc) return rc;
             ca++;

@@ -34,7 +34,8 @@ static inline it_pb it_pb_init(const void *buf, size_t len) {
     return r;
 }
 static inline it_pb it_pb_sub(const it_pb *parent, const it_pb_field *f) {
-    it_pb r = {f->data, f->data + f->len, parent->base};
+    const uint8_t *p = f->data;
+    it_pb r = {p, p ? p + f->len : p, parent->base};
     return r;
 }
 static inline size_t it_pb_off(const it_pb *r, const uint8_t *p) { return (size_t)(p - r->base); }

@@ -2,7 +2,8 @@
  * qdot_avx2.c: the AVX2 (+FMA, F16C) tier of qdot.h: Q8_0 / Q4_0 weight rows against
  * Q8_0 activation rows (sign trick + maddubs per 32-element block) and Q4_1 against Q8_1
  * (unsigned nibbles straight into maddubs), scaled and accumulated in 8 float lanes, for
- * one or four activation rows; f16 . f32 dot / axpy for the KV cache.
+ * one or four activation rows; Q4_K / Q5_K / Q6_K rows (per-16 scales through madd); f16 .
+ * f32 dot / axpy for the KV cache.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -54,56 +55,58 @@ static inline __m256 dot_u(__m256i w, __m256i x) { /* w unsigned, at most 31 */
 static inline float fma1(float a, float b, float c) {
     return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
 }
-#define NOM(acc, a, b) (void)0
-#define WITHM(acc, a, b) acc = fma1(half((a).m), half((b).s), acc)
-#define KERNELS(NAME, WBLK, XBLK, LOADW, DOT, MTERM, HAS_M)                                             \
-    static float NAME(const void *w, const void *x, int64_t n) {                                         \
-        const WBLK *a = w;                                                                               \
-        const XBLK *b = x;                                                                               \
-        __m256 acc = _mm256_setzero_ps();                                                                \
-        float ms = 0;                                                                                    \
-        for (int64_t i = 0; i < n / IT_QK; i++) {                                                        \
-            __m256i wv = LOADW(&a[i]);                                                                   \
-            float dw = half(a[i].d);                                                                     \
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b[i].d)),                                     \
-                                  DOT(wv, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc);           \
-            MTERM(ms, a[i], b[i]);                                                          \
-        }                                                                                                \
-        return HAS_M ? hsum8(acc) + ms : hsum8(acc);                                                     \
-    }                                                                                                    \
-    static void NAME##_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {             \
-        const WBLK *a = w;                                                                               \
-        const XBLK *b0 = x, *b1 = (const XBLK *)((const char *)x + xs),                                  \
-                   *b2 = (const XBLK *)((const char *)x + 2 * xs), *b3 = (const XBLK *)((const char *)x + 3 * xs); \
-        __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;                                      \
-        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;                                                            \
-        for (int64_t i = 0; i < n / IT_QK; i++) {                                                        \
-            __m256i wv = LOADW(&a[i]);                                                                   \
-            float dw = half(a[i].d);                                                                     \
-            c0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b0[i].d)),                                     \
-                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b0[i].qs)), c0);            \
-            c1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b1[i].d)),                                     \
-                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b1[i].qs)), c1);            \
-            c2 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b2[i].d)),                                     \
-                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b2[i].qs)), c2);            \
-            c3 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b3[i].d)),                                     \
-                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b3[i].qs)), c3);            \
-            if (HAS_M) {                                                                                 \
-                MTERM(m0, a[i], b0[i]);                                                                \
-                MTERM(m1, a[i], b1[i]);                                                                \
-                MTERM(m2, a[i], b2[i]);                                                                \
-                MTERM(m3, a[i], b3[i]);                                                                \
-            }                                                                                            \
-        }                                                                                                \
-        out[0] = HAS_M ? hsum8(c0) + m0 : hsum8(c0);                                                     \
-        out[1] = HAS_M ? hsum8(c1) + m1 : hsum8(c1);                                                     \
-        out[2] = HAS_M ? hsum8(c2) + m2 : hsum8(c2);                                                     \
-        out[3] = HAS_M ? hsum8(c3) + m3 : hsum8(c3);                                                     \
+#define NOM(acc, a, s) (void)0
+#define WITHM(acc, a, s) acc = fma1(half((a).m), (s), acc)
+/* The activation scales and (Q8_1) block sums are read from the float copies after the
+ * blocks (it_qdot_quant_act): no f16 conversions in the loops. */
+#define KERNELS(NAME, WBLK, XBLK, ACT, LOADW, DOT, MTERM)                                                  \
+    static float NAME(const void *w, const void *x, int64_t n) {                                           \
+        const WBLK *a = w;                                                                                 \
+        const XBLK *b = x;                                                                                 \
+        const int64_t nb = n / IT_QK;                                                                      \
+        const float *xd = (const float *)(const void *)((const char *)x + it_qdot_act_scales_off(ACT, n)); \
+        __m256 acc = _mm256_setzero_ps();                                                                  \
+        float ms = 0;                                                                                      \
+        for (int64_t i = 0; i < nb; i++) {                                                                 \
+            __m256i wv = LOADW(&a[i]);                                                                     \
+            float dw = half(a[i].d);                                                                       \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[i]),                                              \
+                                  DOT(wv, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc);             \
+            MTERM(ms, a[i], xd[nb + i]);                                                                   \
+        }                                                                                                  \
+        return hsum8(acc) + ms;                                                                            \
+    }                                                                                                      \
+    static void NAME##_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {               \
+        const WBLK *a = w;                                                                                 \
+        const int64_t nb = n / IT_QK, so = it_qdot_act_scales_off(ACT, n);                                 \
+        const char *r0 = x, *r1 = r0 + xs, *r2 = r1 + xs, *r3 = r2 + xs;                                   \
+        const XBLK *b0 = (const XBLK *)(const void *)r0, *b1 = (const XBLK *)(const void *)r1,             \
+                   *b2 = (const XBLK *)(const void *)r2, *b3 = (const XBLK *)(const void *)r3;             \
+        const float *d0 = (const float *)(const void *)(r0 + so), *d1 = (const float *)(const void *)(r1 + so), \
+                    *d2 = (const float *)(const void *)(r2 + so), *d3 = (const float *)(const void *)(r3 + so); \
+        __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;                                        \
+        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;                                                              \
+        for (int64_t i = 0; i < nb; i++) {                                                                 \
+            __m256i wv = LOADW(&a[i]);                                                                     \
+            float dw = half(a[i].d);                                                                       \
+            c0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * d0[i]), DOT(wv, _mm256_loadu_si256((const __m256i *)b0[i].qs)), c0); \
+            c1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * d1[i]), DOT(wv, _mm256_loadu_si256((const __m256i *)b1[i].qs)), c1); \
+            c2 = _mm256_fmadd_ps(_mm256_set1_ps(dw * d2[i]), DOT(wv, _mm256_loadu_si256((const __m256i *)b2[i].qs)), c2); \
+            c3 = _mm256_fmadd_ps(_mm256_set1_ps(dw * d3[i]), DOT(wv, _mm256_loadu_si256((const __m256i *)b3[i].qs)), c3); \
+            MTERM(m0, a[i], d0[nb + i]);                                                                   \
+            MTERM(m1, a[i], d1[nb + i]);                                                                   \
+            MTERM(m2, a[i], d2[nb + i]);                                                                   \
+            MTERM(m3, a[i], d3[nb + i]);                                                                   \
+        }                                                                                                  \
+        out[0] = hsum8(c0) + m0;                                                                           \
+        out[1] = hsum8(c1) + m1;                                                                           \
+        out[2] = hsum8(c2) + m2;                                                                           \
+        out[3] = hsum8(c3) + m3;                                                                           \
     }
 
-KERNELS(q8_0, it_block_q8_0, it_block_q8_0, load_q8_0, DOT_S, NOM, 0)
-KERNELS(q4_0, it_block_q4_0, it_block_q8_0, load_q4_0, DOT_S, NOM, 0)
-KERNELS(q4_1, it_block_q4_1, it_block_q8_1, load_q4_1, DOT_U, WITHM, 1)
+KERNELS(q8_0, it_block_q8_0, it_block_q8_0, IT_GGML_Q8_0, load_q8_0, DOT_S, NOM)
+KERNELS(q4_0, it_block_q4_0, it_block_q8_0, IT_GGML_Q8_0, load_q4_0, DOT_S, NOM)
+KERNELS(q4_1, it_block_q4_1, it_block_q8_1, IT_GGML_Q8_1, load_q4_1, DOT_U, WITHM)
 
 /* sum of w*x per 16-element half, each half times its int16 scale, as 8 int32 */
 static inline __m256i dot_s_scaled(__m256i w, __m256i x, __m256i sc16) {
@@ -200,6 +203,6 @@ static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
 }
 
 static const it_qdot_table table = {IT_ISA_AVX2, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
-                                    q4_K, q5_K, q6_K, dot_f16, axpy_f16};
+                                    q4_K, q5_K, q6_K, NULL, NULL, NULL, dot_f16, axpy_f16};
 const it_qdot_table *it_qdot_avx2(void);
 const it_qdot_table *it_qdot_avx2(void) { return &table; }

@@ -55,56 +55,58 @@ static inline __m256 dot_u(__m256i w, __m256i x) {
 static inline float fma1(float a, float b, float c) {
     return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
 }
-#define NOM(acc, a, b) (void)0
-#define WITHM(acc, a, b) acc = fma1(half((a).m), half((b).s), acc)
-#define KERNELS(NAME, WBLK, XBLK, LOADW, DOT, MTERM, HAS_M)                                             \
-    static float NAME(const void *w, const void *x, int64_t n) {                                         \
-        const WBLK *a = w;                                                                               \
-        const XBLK *b = x;                                                                               \
-        __m256 acc = _mm256_setzero_ps();                                                                \
-        float ms = 0;                                                                                    \
-        for (int64_t i = 0; i < n / IT_QK; i++) {                                                        \
-            __m256i wv = LOADW(&a[i]);                                                                   \
-            float dw = half(a[i].d);                                                                     \
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b[i].d)),                                     \
-                                  DOT(wv, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc);           \
-            MTERM(ms, a[i], b[i]);                                                          \
-        }                                                                                                \
-        return HAS_M ? hsum8(acc) + ms : hsum8(acc);                                                     \
-    }                                                                                                    \
-    static void NAME##_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {             \
-        const WBLK *a = w;                                                                               \
-        const XBLK *b0 = x, *b1 = (const XBLK *)((const char *)x + xs),                                  \
-                   *b2 = (const XBLK *)((const char *)x + 2 * xs), *b3 = (const XBLK *)((const char *)x + 3 * xs); \
-        __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;                                      \
-        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;                                                            \
-        for (int64_t i = 0; i < n / IT_QK; i++) {                                                        \
-            __m256i wv = LOADW(&a[i]);                                                                   \
-            float dw = half(a[i].d);                                                                     \
-            c0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b0[i].d)),                                     \
-                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b0[i].qs)), c0);            \
-            c1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b1[i].d)),                                     \
-                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b1[i].qs)), c1);            \
-            c2 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b2[i].d)),                                     \
-                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b2[i].qs)), c2);            \
-            c3 = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(b3[i].d)),                                     \
-                                 DOT(wv, _mm256_loadu_si256((const __m256i *)b3[i].qs)), c3);            \
-            if (HAS_M) {                                                                                 \
-                MTERM(m0, a[i], b0[i]);                                                                \
-                MTERM(m1, a[i], b1[i]);                                                                \
-                MTERM(m2, a[i], b2[i]);                                                                \
-                MTERM(m3, a[i], b3[i]);                                                                \
-            }                                                                                            \
-        }                                                                                                \
-        out[0] = HAS_M ? hsum8(c0) + m0 : hsum8(c0);                                                     \
-        out[1] = HAS_M ? hsum8(c1) + m1 : hsum8(c1);                                                     \
-        out[2] = HAS_M ? hsum8(c2) + m2 : hsum8(c2);                                                     \
-        out[3] = HAS_M ? hsum8(c3) + m3 : hsum8(c3);                                                     \
+#define NOM(acc, a, s) (void)0
+#define WITHM(acc, a, s) acc = fma1(half((a).m), (s), acc)
+/* The activation scales and (Q8_1) block sums are read from the float copies after the
+ * blocks (it_qdot_quant_act): no f16 conversions in the loops. */
+#define KERNELS(NAME, WBLK, XBLK, ACT, LOADW, DOT, MTERM)                                                  \
+    static float NAME(const void *w, const void *x, int64_t n) {                                           \
+        const WBLK *a = w;                                                                                 \
+        const XBLK *b = x;                                                                                 \
+        const int64_t nb = n / IT_QK;                                                                      \
+        const float *xd = (const float *)(const void *)((const char *)x + it_qdot_act_scales_off(ACT, n)); \
+        __m256 acc = _mm256_setzero_ps();                                                                  \
+        float ms = 0;                                                                                      \
+        for (int64_t i = 0; i < nb; i++) {                                                                 \
+            __m256i wv = LOADW(&a[i]);                                                                     \
+            float dw = half(a[i].d);                                                                       \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[i]),                                              \
+                                  DOT(wv, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc);             \
+            MTERM(ms, a[i], xd[nb + i]);                                                                   \
+        }                                                                                                  \
+        return hsum8(acc) + ms;                                                                            \
+    }                                                                                                      \
+    static void NAME##_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {               \
+        const WBLK *a = w;                                                                                 \
+        const int64_t nb = n / IT_QK, so = it_qdot_act_scales_off(ACT, n);                                 \
+        const char *r0 = x, *r1 = r0 + xs, *r2 = r1 + xs, *r3 = r2 + xs;                                   \
+        const XBLK *b0 = (const XBLK *)(const void *)r0, *b1 = (const XBLK *)(const void *)r1,             \
+                   *b2 = (const XBLK *)(const void *)r2, *b3 = (const XBLK *)(const void *)r3;             \
+        const float *d0 = (const float *)(const void *)(r0 + so), *d1 = (const float *)(const void *)(r1 + so), \
+                    *d2 = (const float *)(const void *)(r2 + so), *d3 = (const float *)(const void *)(r3 + so); \
+        __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;                                        \
+        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;                                                              \
+        for (int64_t i = 0; i < nb; i++) {                                                                 \
+            __m256i wv = LOADW(&a[i]);                                                                     \
+            float dw = half(a[i].d);                                                                       \
+            c0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * d0[i]), DOT(wv, _mm256_loadu_si256((const __m256i *)b0[i].qs)), c0); \
+            c1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * d1[i]), DOT(wv, _mm256_loadu_si256((const __m256i *)b1[i].qs)), c1); \
+            c2 = _mm256_fmadd_ps(_mm256_set1_ps(dw * d2[i]), DOT(wv, _mm256_loadu_si256((const __m256i *)b2[i].qs)), c2); \
+            c3 = _mm256_fmadd_ps(_mm256_set1_ps(dw * d3[i]), DOT(wv, _mm256_loadu_si256((const __m256i *)b3[i].qs)), c3); \
+            MTERM(m0, a[i], d0[nb + i]);                                                                   \
+            MTERM(m1, a[i], d1[nb + i]);                                                                   \
+            MTERM(m2, a[i], d2[nb + i]);                                                                   \
+            MTERM(m3, a[i], d3[nb + i]);                                                                   \
+        }                                                                                                  \
+        out[0] = hsum8(c0) + m0;                                                                           \
+        out[1] = hsum8(c1) + m1;                                                                           \
+        out[2] = hsum8(c2) + m2;                                                                           \
+        out[3] = hsum8(c3) + m3;                                                                           \
     }
 
-KERNELS(q8_0, it_block_q8_0, it_block_q8_0, load_q8_0, DOT_S, NOM, 0)
-KERNELS(q4_0, it_block_q4_0, it_block_q8_0, load_q4_0, DOT_S, NOM, 0)
-KERNELS(q4_1, it_block_q4_1, it_block_q8_1, load_q4_1, DOT_U, WITHM, 1)
+KERNELS(q8_0, it_block_q8_0, it_block_q8_0, IT_GGML_Q8_0, load_q8_0, DOT_S, NOM)
+KERNELS(q4_0, it_block_q4_0, it_block_q8_0, IT_GGML_Q8_0, load_q4_0, DOT_S, NOM)
+KERNELS(q4_1, it_block_q4_1, it_block_q8_1, IT_GGML_Q8_1, load_q4_1, DOT_U, WITHM)
 
 static inline __m256i dot_s_scaled(__m256i w, __m256i x, __m256i sc32) {
     __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
@@ -177,6 +179,106 @@ static float q6_K(const void *w, const void *xq8, int64_t n) {
     return hsum8(acc);
 }
 
+/* ---- 16-row groups (it_qgemm16_fn): lanes are weight rows. Per block, the group's
+ * weights are transposed once (16 rows x 32 bytes as unsigned bytes: Q4 nibbles, Q8_0 + 128)
+ * and dotted with up to 8 tokens' activations (broadcast 4 bytes at a time into vpdpbusd),
+ * giving each row's exact int32 block sum; the Q4_0 / Q8_0 offsets come off with the
+ * activations' exact block sums, then one fma per block per row in block order. */
+enum { G_Q8_0, G_Q4_0, G_Q4_1 };
+
+/* 16 bytes at p + r * rb for rows r < nr (zeros past nr), transposed to out[q] = dword q of
+ * every row (lane r): loads, a 4x4 dword transpose inside each 128-bit lane group, then a
+ * 4x4 transpose of the 128-bit lanes. */
+static inline void rows16_t4(const uint8_t *p, int64_t rb, int nr, __m512i *out) {
+    __m512i a[4];
+    for (int k = 0; k < 4; k++) {
+        __m128i v[4];
+        for (int i = 0; i < 4; i++) {
+            int r = 4 * k + i;
+            v[i] = r < nr ? _mm_loadu_si128((const __m128i *)(const void *)(p + r * rb)) : _mm_setzero_si128();
+        }
+        __m512i x = _mm512_castsi128_si512(v[0]);
+        x = _mm512_inserti32x4(x, v[1], 1);
+        x = _mm512_inserti32x4(x, v[2], 2);
+        x = _mm512_inserti32x4(x, v[3], 3);
+        /* lane group j (row 4k+j): dwords q0..q3 -> lane group q: rows 4k..4k+3 */
+        a[k] = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), x);
+    }
+    __m512i t0 = _mm512_shuffle_i32x4(a[0], a[1], 0x44), t1 = _mm512_shuffle_i32x4(a[0], a[1], 0xEE);
+    __m512i t2 = _mm512_shuffle_i32x4(a[2], a[3], 0x44), t3 = _mm512_shuffle_i32x4(a[2], a[3], 0xEE);
+    out[0] = _mm512_shuffle_i32x4(t0, t2, 0x88);
+    out[1] = _mm512_shuffle_i32x4(t0, t2, 0xDD);
+    out[2] = _mm512_shuffle_i32x4(t1, t3, 0x88);
+    out[3] = _mm512_shuffle_i32x4(t1, t3, 0xDD);
+}
+#define G_TT 8
+
+static inline void g16(const uint8_t *w, int64_t rb, int nr, const uint8_t *xq, int64_t xs, int64_t T, int64_t n,
+                       float *y, int64_t ldy, const int TY) {
+    const int64_t nb = n / IT_QK;
+    const __mmask16 rm = (__mmask16)((1u << nr) - 1);
+    const __m512i ridx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)rb));
+    const int64_t bsz = TY == G_Q8_0 ? 34 : TY == G_Q4_0 ? 18 : 20, qoff = TY == G_Q4_1 ? 4 : 2;
+    const uint32_t act = TY == G_Q4_1 ? IT_GGML_Q8_1 : IT_GGML_Q8_0;
+    const int64_t xbsz = TY == G_Q4_1 ? 36 : 34, xqoff = TY == G_Q4_1 ? 4 : 2, soff = it_qdot_act_scales_off(act, n);
+    const __m512i m4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+    for (int64_t t0 = 0; t0 < T; t0 += G_TT) {
+        const int nt = T - t0 < G_TT ? (int)(T - t0) : G_TT;
+        __m512 acc[G_TT], macc[G_TT];
+        for (int t = 0; t < G_TT; t++) acc[t] = macc[t] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *wb = w + b * bsz;
+            __m512i hdr = _mm512_mask_i32gather_epi32(zero, rm, ridx, (const void *)wb, 1);
+            const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hdr));
+            const __m512 dm = TY == G_Q4_1 ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(hdr, 16)))
+                                           : _mm512_setzero_ps();
+            __m512i qd[8];
+            if (TY == G_Q8_0) {
+                rows16_t4(wb + qoff, rb, nr, qd);
+                rows16_t4(wb + qoff + 16, rb, nr, qd + 4);
+                for (int q = 0; q < 8; q++) qd[q] = _mm512_xor_si512(qd[q], flip);
+            } else {
+                rows16_t4(wb + qoff, rb, nr, qd);
+                for (int q = 0; q < 4; q++) {
+                    qd[q + 4] = _mm512_and_si512(_mm512_srli_epi32(qd[q], 4), m4);
+                    qd[q] = _mm512_and_si512(qd[q], m4);
+                }
+            }
+            for (int t = 0; t < nt; t++) {
+                const uint8_t *xr = xq + (t0 + t) * xs, *xb = xr + b * xbsz + xqoff;
+                const float *fd = (const float *)(const void *)(xr + soff);
+                __m512i is = _mm512_setzero_si512();
+                for (int q = 0; q < 8; q++) {
+                    int32_t xv;
+                    memcpy(&xv, xb + 4 * q, 4);
+                    is = _mm512_dpbusd_epi32(is, qd[q], _mm512_set1_epi32(xv));
+                }
+                __m512 fi = _mm512_cvtepi32_ps(is);
+                if (TY == G_Q8_0) fi = _mm512_sub_ps(fi, _mm512_set1_ps(128.0f * fd[2 * nb + b]));
+                if (TY == G_Q4_0) fi = _mm512_sub_ps(fi, _mm512_set1_ps(8.0f * fd[2 * nb + b]));
+                acc[t] = _mm512_fmadd_ps(fi, _mm512_mul_ps(dw, _mm512_set1_ps(fd[b])), acc[t]);
+                if (TY == G_Q4_1) macc[t] = _mm512_fmadd_ps(dm, _mm512_set1_ps(fd[nb + b]), macc[t]);
+            }
+        }
+        for (int t = 0; t < nt; t++)
+            _mm512_mask_storeu_ps(y + (t0 + t) * ldy, rm, TY == G_Q4_1 ? _mm512_add_ps(acc[t], macc[t]) : acc[t]);
+    }
+}
+
+static void q8_0_g16(const void *w, int64_t rb, int nr, const void *x, int64_t xs, int64_t T, int64_t n, float *y,
+                     int64_t ldy) {
+    g16(w, rb, nr, x, xs, T, n, y, ldy, G_Q8_0);
+}
+static void q4_0_g16(const void *w, int64_t rb, int nr, const void *x, int64_t xs, int64_t T, int64_t n, float *y,
+                     int64_t ldy) {
+    g16(w, rb, nr, x, xs, T, n, y, ldy, G_Q4_0);
+}
+static void q4_1_g16(const void *w, int64_t rb, int nr, const void *x, int64_t xs, int64_t T, int64_t n, float *y,
+                     int64_t ldy) {
+    g16(w, rb, nr, x, xs, T, n, y, ldy, G_Q4_1);
+}
+
 static float dot_f16(const uint16_t *a, const float *b, int64_t n) {
     __m512 s0 = _mm512_setzero_ps();
     int64_t i = 0;
@@ -197,6 +299,6 @@ static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
 }
 
 static const it_qdot_table table = {IT_ISA_AVX512, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
-                                    q4_K, q5_K, q6_K, dot_f16, axpy_f16};
+                                    q4_K, q5_K, q6_K, q8_0_g16, q4_0_g16, q4_1_g16, dot_f16, axpy_f16};
 const it_qdot_table *it_qdot_avx512(void);
 const it_qdot_table *it_qdot_avx512(void) { return &table; }
