@@ -323,13 +323,16 @@ int it_out_move(it_opctx *c, int i, it_value *src) {
     return 0;
 }
 
-void *it_scratch(it_opctx *c, size_t bytes) {
+static void *scratch_get(it_opctx *c, size_t bytes, int zero) {
     if (!c->st || c->st->n_scratch >= MAX_SCRATCH) return NULL;
-    it_block *b = block_get(c->x, bytes ? bytes : 1, 1);
+    it_block *b = block_get(c->x, bytes ? bytes : 1, zero);
     if (!b) return NULL;
     c->st->scratch[c->st->n_scratch++] = b;
     return b->p;
 }
+
+void *it_scratch(it_opctx *c, size_t bytes) { return scratch_get(c, bytes, 1); }
+void *it_scratch_raw(it_opctx *c, size_t bytes) { return scratch_get(c, bytes, 0); }
 
 static void opstate_clear(it_exec *x, struct it_opstate *os) {
     for (int i = 0; i < os->n_scratch; i++) block_unref(os->scratch[i]);

@@ -208,8 +208,10 @@ int it_out_tensor_raw(it_opctx *c, int i, int dtype, int ndim, const int64_t *di
 int it_out_alias(it_opctx *c, int i, int j, int ndim, const int64_t *dims);
 /* Move a value into output i (ownership of its storage passes to the executor). */
 int it_out_move(it_opctx *c, int i, it_value *v);
-/* Scratch memory for the duration of the op (freed after run returns). */
+/* Scratch memory for the duration of the op (freed after run returns), zeroed. */
 void *it_scratch(it_opctx *c, size_t bytes);
+/* The same, not zeroed: for buffers the op fills itself. */
+void *it_scratch_raw(it_opctx *c, size_t bytes);
 /* Fail with a message prefixed by the node's op type and name. */
 int it_opfail(it_opctx *c, int st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -659,7 +659,7 @@ static int qconv_exec(it_opctx *c, qconv_run_args *a) {
             return it_opfail(c, INGOT_ERR_SHAPE, "depthwise plane too large");
         a->dw_tmp_off = (int64_t)it_align_up((size_t)(pb + IT_QDW_SLACK), 64);
         a->dw_plane_bytes = a->dw_tmp_off + (int64_t)it_align_up((size_t)tb + 64, 64);
-        a->dw_planes = it_scratch(c, (size_t)(a->dw_plane_bytes * (nth < 1 ? 1 : nth)));
+        a->dw_planes = it_scratch_raw(c, (size_t)(a->dw_plane_bytes * (nth < 1 ? 1 : nth))); /* filled per task */
         if (!a->dw_planes) return it_opfail(c, INGOT_ERR_NOMEM, "out of memory");
         int64_t grain = 1 + 32768 / (1 + NN * w->KHW);
         it_parallel_for(c->tp, planes, grain, dw_range, a);
