@@ -75,10 +75,12 @@ def main():
         for _ in range(200):
             try:
                 with urllib.request.urlopen("http://127.0.0.1:%d/v1/models" % port, timeout=2) as resp:
-                    ok = resp.status == 200 and json.loads(resp.read())["data"]
+                    ok = resp.status == 200 and bool(json.loads(resp.read())["data"])
+                if ok:  # the server listens before its models finish loading
                     break
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
     finally:
         p.terminate()
         p.wait(timeout=60)
