@@ -2,7 +2,8 @@
  * tokenizer_conformance.c: runs one tokenizer test suite of ../shared/conformance/tokenizer
  * (llama.cpp's vocab test vectors, expected ids from the Hugging Face tokenizers).
  *   tokenizer_conformance VOCAB.gguf INPUT.inp EXPECTED.out
- * VOCAB.gguf is read with the GGUF reader and turned into an it_vocab_desc; each case of
+ * VOCAB.gguf is read with the GGUF reader and turned into a tokenizer by the same code the
+ * LLM engine loads models with (it_llm_tokenizer_from_gguf); each case of
  * INPUT.inp (cases end with "\n__ggml_vocab_test__\n") is tokenized without BOS/EOS and
  * without parsing special-token text, and compared with the ids on the same line of
  * EXPECTED.out. Prints PASS/FAIL per case (the first differing id on failure), then
@@ -14,6 +15,7 @@
 
 #include "base/base.h"
 #include "formats/gguf.h"
+#include "llm/model.h"
 #include "llm/tokenizer/tokenizer.h"
 
 static char *read_file(const char *path, size_t *len) {
@@ -43,160 +45,6 @@ static char *read_file(const char *path, size_t *len) {
 
 /* The GGUF keys llama.cpp's llama_vocab::load reads, into a descriptor. Arrays are copied
  * into `hold` (scores and types may be unaligned in the file). */
-typedef struct vocab_hold {
-    it_vocab_str *tokens, *merges;
-    float *scores;
-    int32_t *types;
-    char *model, *pre;
-} vocab_hold;
-
-static void hold_free(vocab_hold *h) {
-    free(h->tokens);
-    free(h->merges);
-    free(h->scores);
-    free(h->types);
-    free(h->model);
-    free(h->pre);
-}
-
-static int get_strz(it_gguf *g, const char *key, char **out, it_err *e) {
-    const char *s;
-    uint64_t n;
-    int st = it_gguf_get_str(g, key, &s, &n, e);
-    if (st) return st;
-    *out = it_strndup(s, (size_t)n);
-    return *out ? 0 : INGOT_ERR_NOMEM;
-}
-
-static int get_str_array(it_gguf *g, const char *key, it_vocab_str **out, int64_t *n_out, it_err *e) {
-    int64_t k = it_gguf_find_key(g, key);
-    if (k < 0) return INGOT_ERR_NOT_FOUND;
-    const it_gguf_val *v = it_gguf_value(g, k);
-    if (v->type != IT_GGUF_ARRAY || v->arr_type != IT_GGUF_STRING)
-        return it_fail(e, INGOT_ERR_FORMAT, "%s is not an array of strings", key);
-    if (v->n > (uint64_t)IT_TOK_MAX_TOKENS * 4) return it_fail(e, INGOT_ERR_LIMIT, "%s has %llu entries", key,
-                                                                 (unsigned long long)v->n);
-    it_vocab_str *a = calloc(v->n ? v->n : 1, sizeof *a);
-    if (!a) return INGOT_ERR_NOMEM;
-    for (uint64_t i = 0; i < v->n; i++) {
-        const char *s;
-        uint64_t len;
-        int st = it_gguf_kv_str(g, k, i, &s, &len, e);
-        if (st) {
-            free(a);
-            return st;
-        }
-        a[i].ptr = s;
-        a[i].len = (size_t)len;
-    }
-    *out = a;
-    *n_out = (int64_t)v->n;
-    return 0;
-}
-
-static int get_num_array(it_gguf *g, const char *key, int want_float, int64_t n, void **out, it_err *e) {
-    int64_t k = it_gguf_find_key(g, key);
-    if (k < 0) return INGOT_ERR_NOT_FOUND;
-    const it_gguf_val *v = it_gguf_value(g, k);
-    if (v->type != IT_GGUF_ARRAY) return it_fail(e, INGOT_ERR_FORMAT, "%s is not an array", key);
-    if ((int64_t)v->n < n) return it_fail(e, INGOT_ERR_FORMAT, "%s has %llu entries for %lld tokens", key,
-                                          (unsigned long long)v->n, (long long)n);
-    void *a = malloc((size_t)(n ? n : 1) * 4);
-    if (!a) return INGOT_ERR_NOMEM;
-    for (int64_t i = 0; i < n; i++) {
-        it_gguf_val el;
-        int st = it_gguf_kv_elem(g, k, (uint64_t)i, &el, e);
-        if (st) {
-            free(a);
-            return st;
-        }
-        if (want_float) {
-            double d;
-            if (it_gguf_val_float(&el, &d)) {
-                free(a);
-                return it_fail(e, INGOT_ERR_FORMAT, "%s[%lld] is not a number", key, (long long)i);
-            }
-            ((float *)a)[i] = (float)d;
-        } else {
-            int64_t x;
-            if (it_gguf_val_int(&el, &x)) {
-                free(a);
-                return it_fail(e, INGOT_ERR_FORMAT, "%s[%lld] is not an integer", key, (long long)i);
-            }
-            ((int32_t *)a)[i] = (int32_t)x;
-        }
-    }
-    *out = a;
-    return 0;
-}
-
-static int vocab_from_gguf(it_gguf *g, it_vocab_desc *d, vocab_hold *h, it_err *e) {
-    int st;
-    int64_t n = 0;
-    it_vocab_desc_init(d);
-    memset(h, 0, sizeof *h);
-    if ((st = get_strz(g, "tokenizer.ggml.model", &h->model, e))) return st;
-    d->model = h->model;
-    st = get_strz(g, "tokenizer.ggml.pre", &h->pre, e);
-    if (st && st != INGOT_ERR_NOT_FOUND) return st;
-    d->pre = h->pre;
-    if ((st = get_str_array(g, "tokenizer.ggml.tokens", &h->tokens, &n, e))) return st;
-    if (n > IT_TOK_MAX_TOKENS) return it_fail(e, INGOT_ERR_LIMIT, "%lld tokens", (long long)n);
-    d->n_tokens = (int32_t)n;
-    d->tokens = h->tokens;
-    st = get_num_array(g, "tokenizer.ggml.scores", 1, n, (void **)&h->scores, e);
-    if (st && st != INGOT_ERR_NOT_FOUND) return st;
-    d->scores = h->scores;
-    st = get_num_array(g, "tokenizer.ggml.token_type", 0, n, (void **)&h->types, e);
-    if (st && st != INGOT_ERR_NOT_FOUND) return st;
-    d->token_types = h->types;
-    int64_t nm = 0;
-    st = get_str_array(g, "tokenizer.ggml.merges", &h->merges, &nm, e);
-    if (st && st != INGOT_ERR_NOT_FOUND) return st;
-    d->merges = h->merges;
-    d->n_merges = nm;
-
-    static const struct {
-        const char *key;
-        size_t off;
-    } ids[] = {
-        {"tokenizer.ggml.bos_token_id", offsetof(it_vocab_desc, bos_id)},
-        {"tokenizer.ggml.eos_token_id", offsetof(it_vocab_desc, eos_id)},
-        {"tokenizer.ggml.unknown_token_id", offsetof(it_vocab_desc, unk_id)},
-        {"tokenizer.ggml.seperator_token_id", offsetof(it_vocab_desc, sep_id)},
-        {"tokenizer.ggml.padding_token_id", offsetof(it_vocab_desc, pad_id)},
-        {"tokenizer.ggml.cls_token_id", offsetof(it_vocab_desc, cls_id)},
-        {"tokenizer.ggml.mask_token_id", offsetof(it_vocab_desc, mask_id)},
-        {"tokenizer.ggml.eot_token_id", offsetof(it_vocab_desc, eot_id)},
-        {"tokenizer.ggml.eom_token_id", offsetof(it_vocab_desc, eom_id)},
-    };
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        int64_t v;
-        st = it_gguf_get_int(g, ids[i].key, &v, e);
-        if (st == INGOT_ERR_NOT_FOUND) continue;
-        if (st) return st;
-        *(int32_t *)((char *)d + ids[i].off) = v >= 0 && v < n ? (int32_t)v : -1;
-    }
-    static const struct {
-        const char *key;
-        size_t off;
-    } flags[] = {
-        {"tokenizer.ggml.add_bos_token", offsetof(it_vocab_desc, add_bos)},
-        {"tokenizer.ggml.add_eos_token", offsetof(it_vocab_desc, add_eos)},
-        {"tokenizer.ggml.add_sep_token", offsetof(it_vocab_desc, add_sep)},
-        {"tokenizer.ggml.add_space_prefix", offsetof(it_vocab_desc, add_space_prefix)},
-        {"tokenizer.ggml.remove_extra_whitespaces", offsetof(it_vocab_desc, remove_extra_whitespaces)},
-    };
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
-        int v;
-        st = it_gguf_get_bool(g, flags[i].key, &v, e);
-        if (st == INGOT_ERR_NOT_FOUND) continue;
-        if (st) return st;
-        *(int *)((char *)d + flags[i].off) = v;
-    }
-    return 0;
-}
-
 static int parse_ids(const char *line, size_t len, int32_t **ids, size_t *n) {
     size_t cap = 16;
     *n = 0;
@@ -242,8 +90,6 @@ int main(int argc, char **argv) {
     int rc = 1;
     it_err e = {""};
     it_gguf g;
-    vocab_hold hold = {0};
-    it_vocab_desc d;
     it_tokenizer *tok = NULL;
     char *inp = NULL, *outp = NULL;
     size_t inp_len, out_len;
@@ -253,12 +99,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: %s\n", argv[1], e.msg);
         goto done;
     }
-    if (vocab_from_gguf(&g, &d, &hold, &e)) {
+    if (it_llm_tokenizer_from_gguf(&g, &tok, &e)) {
         fprintf(stderr, "%s: vocabulary: %s\n", argv[1], e.msg);
-        goto done;
-    }
-    if (it_tok_create(&d, &tok, &e)) {
-        fprintf(stderr, "%s: %s\n", argv[1], e.msg);
         goto done;
     }
     inp = read_file(argv[2], &inp_len);
@@ -344,7 +186,6 @@ int main(int argc, char **argv) {
     rc = failed ? 1 : 0;
 done:
     it_tok_free(tok);
-    hold_free(&hold);
     it_gguf_free(&g);
     free(inp);
     free(outp);
