@@ -177,7 +177,7 @@ void it_parallel_for(it_threadpool *tp, int64_t n, int64_t grain, it_range_fn fn
         return;
     }
     int64_t chunks = (n + grain - 1) / grain;
-    int64_t per = chunks < tp->n * 4 ? chunks : tp->n * 4; /* a few chunks per thread */
+    int64_t per = chunks < tp->n * 8 ? chunks : tp->n * 8; /* several chunks per thread: a claim is one CAS */
     int64_t chunk = (n + per - 1) / per;
     int64_t nchunks = (n + chunk - 1) / chunk;
     /* the previous job is over (all its chunks done); close the ticket so a late

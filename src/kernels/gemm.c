@@ -7,7 +7,11 @@
  * tiles of mr-row panels (or taken prepacked: constant weights are packed once
  * with it_sgemm_pack). Tasks (M tile x N sub-tile) run on the pool; the
  * micro-kernel applies bias, scale and the fused activation to each register
- * tile on the last K block while it is still in cache.
+ * tile on the last K block while it is still in cache. When no packed B block
+ * is shared between tasks (B prepacked, or one M tile whose tasks pack their
+ * own panels) a task runs the whole K loop and the product is one pool job;
+ * otherwise each K block is one job whose tile tasks run beside the packing
+ * tasks of the next block (double-buffered), so packing is never a serial step.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -145,15 +149,21 @@ typedef struct drv {
     const it_epilogue *ep;
     it_micro_epi mep;   /* bias pointers relative to the whole C */
     int post_act;       /* activation the micro-kernel does not vectorize */
-    /* current block */
-    int64_t n0, nc, k0, kc;
+    /* current block (shared-B path): tiles of K block k0/kc read wb_cur while the
+       same job packs the next K block (pk0/pkc) into wb_next */
+    int64_t n0, nc, k0, kc, pk0, pkc;
     int last;
     int fused_b;        /* tasks pack their own B panels (one M tile) */
-    float *wb;          /* packed B block (rup(nc, nr) x kc) */
+    float *wb;          /* packed B blocks, two of rup(NCB, nr) x KC (double buffer) */
+    const float *wb_cur;
+    float *wb_next;
     float *wa;          /* per-thread A tiles (MC x KC each) */
     float *wbt;         /* per-thread B panels when fused */
     int64_t wbt_stride; /* floats per thread in wbt */
     int64_t m_tiles, n_sub, sub_panels;
+    int64_t mt;           /* rows per M tile of a whole-K task (<= MC_PANELS * mr) */
+    int64_t n_tile_tasks; /* tasks [0, n_tile_tasks) are tiles, the rest pack B */
+    int64_t pk_split, pk_tasks; /* B packing: each panel cut in pk_split K ranges */
 } drv;
 
 static int micro_act(int kind) {
@@ -161,71 +171,110 @@ static int micro_act(int kind) {
            kind == IT_ACT_HARDSWISH;
 }
 
-/* pack the panels covering columns [n0, n0+cols) of the current K block */
-static void get_b_panels(drv *d, float *dst, int64_t n0, int64_t cols) {
+/* pack the panels covering columns [n0, n0+cols) of K rows [k0, k0+kc) */
+static void get_b_panels(const drv *d, float *dst, int64_t k0, int64_t kc, int64_t n0, int64_t cols) {
     int nr = d->kt->nr;
     if (d->cb) {
-        d->cb(d->cbctx, dst, d->k0, d->kc, n0, cols, nr);
+        d->cb(d->cbctx, dst, k0, kc, n0, cols, nr);
         if (d->alpha_b != 1.f)
-            for (int64_t i = 0; i < d->kc * rup(cols, nr); i++) dst[i] *= d->alpha_b;
+            for (int64_t i = 0; i < kc * rup(cols, nr); i++) dst[i] *= d->alpha_b;
     } else {
-        pack_b_panels(dst, d->B, d->ldb, d->tb, n0, cols, d->k0, d->kc, nr, d->alpha_b);
+        pack_b_panels(dst, d->B, d->ldb, d->tb, n0, cols, k0, kc, nr, d->alpha_b);
     }
+}
+
+/* B packing task t of the block k0/kc: panel t / pk_split, its K range t % pk_split
+ * (one panel per call, so the range's rows land at their offset inside the panel) */
+static void pack_b_one(const drv *d, float *wb, int64_t k0, int64_t kc, int64_t t) {
+    int nr = d->kt->nr;
+    int64_t p = t / d->pk_split, s = t % d->pk_split;
+    int64_t step = (kc + d->pk_split - 1) / d->pk_split, kb = s * step, ke = min64(kc, kb + step);
+    if (kb >= ke) return;
+    int64_t n0 = d->n0 + p * nr;
+    get_b_panels(d, wb + p * kc * nr + kb * nr, k0 + kb, ke - kb, n0, min64(d->n0 + d->nc - n0, nr));
 }
 
 static void pack_b_task(void *arg, int64_t b, int64_t e, int tid) {
     (void)tid;
     drv *d = arg;
-    int nr = d->kt->nr;
-    int64_t n0 = d->n0 + b * nr;
-    get_b_panels(d, d->wb + b * d->kc * nr, n0, min64(d->n0 + d->nc - n0, (e - b) * nr));
+    for (int64_t t = b; t < e; t++) pack_b_one(d, d->wb_next, d->pk0, d->pkc, t);
 }
 
-static void tile_task(void *arg, int64_t b, int64_t e, int tid) {
-    drv *d = arg;
+/* the register tiles of rows [m_lo, m_hi) x panels [p_lo, p_hi) (of the block at
+ * column d->n0 when B is shared, else of the whole N) for K block k0/kc */
+static void tile_run(const drv *d, int tid, int64_t k0, int64_t kc, int last, int64_t m_lo, int64_t m_hi,
+                     int64_t nb0, int64_t nb1, int64_t p_lo, int64_t p_hi) {
     const it_kernel_table *kt = d->kt;
     int mr = kt->mr, nr = kt->nr;
     int64_t mc_rows = (int64_t)MC_PANELS * mr;
     float *wa = d->wa ? d->wa + (size_t)tid * (size_t)(mc_rows * KC) : NULL;
     float *wbt = d->wbt ? d->wbt + (size_t)tid * (size_t)d->wbt_stride : NULL;
-    int64_t panels_n = (d->nc + nr - 1) / nr;
+    const float *pa;
+    if (d->Ap) {
+        pa = d->Ap->data + k0 * rup(d->M, mr) + m_lo * kc;
+    } else {
+        pack_a(wa, d->A, d->lda, d->ta, m_lo, m_hi - m_lo, k0, kc, mr, d->alpha_a);
+        pa = wa;
+    }
+    if (d->fused_b) {
+        int64_t n0 = nb0 + p_lo * nr;
+        get_b_panels(d, wbt, k0, kc, n0, min64(nb1 - n0, (p_hi - p_lo) * nr));
+    }
+    int acc = k0 > 0 || d->ep->beta != 0.f;
+    for (int64_t p = p_lo; p < p_hi; p++) {
+        int64_t n0 = nb0 + p * nr;
+        int n = (int)min64(nb1 - n0, nr);
+        const float *pb;
+        if (d->Bp) pb = d->Bp->data + k0 * rup(d->N, nr) + n0 * kc;
+        else if (d->fused_b) pb = wbt + (p - p_lo) * kc * nr;
+        else pb = d->wb_cur + p * kc * nr;
+        for (int64_t m0 = m_lo; m0 < m_hi; m0 += mr) {
+            int m = (int)min64(m_hi - m0, mr);
+            float *c = d->C + m0 * d->ldc + n0;
+            const float *ap = pa + (m0 - m_lo) * kc;
+            if (last) {
+                it_micro_epi me = d->mep;
+                if (me.bias_m) me.bias_m += m0;
+                if (me.bias_n) me.bias_n += n0;
+                kt->sgemm_micro(kc, ap, pb, c, d->ldc, acc, m, n, &me);
+                if (d->post_act)
+                    for (int i = 0; i < m; i++) it_act_apply(c + i * d->ldc, n, &d->ep->act);
+            } else {
+                kt->sgemm_micro(kc, ap, pb, c, d->ldc, acc, m, n, NULL);
+            }
+        }
+    }
+}
+
+/* shared B block: tiles of the current K block, then packing of the next one */
+static void tile_task(void *arg, int64_t b, int64_t e, int tid) {
+    drv *d = arg;
+    int64_t mc_rows = (int64_t)MC_PANELS * d->kt->mr;
+    int64_t panels_n = (d->nc + d->kt->nr - 1) / d->kt->nr;
     for (int64_t t = b; t < e; t++) {
+        if (t >= d->n_tile_tasks) {
+            pack_b_one(d, d->wb_next, d->pk0, d->pkc, t - d->n_tile_tasks);
+            continue;
+        }
         int64_t tm = t / d->n_sub, tn = t % d->n_sub;
         int64_t m_lo = tm * mc_rows, m_hi = min64(m_lo + mc_rows, d->M);
         int64_t p_lo = tn * d->sub_panels, p_hi = min64(p_lo + d->sub_panels, panels_n);
-        const float *pa;
-        if (d->Ap) {
-            pa = d->Ap->data + d->k0 * rup(d->M, mr) + m_lo * d->kc;
-        } else {
-            pack_a(wa, d->A, d->lda, d->ta, m_lo, m_hi - m_lo, d->k0, d->kc, mr, d->alpha_a);
-            pa = wa;
-        }
-        if (d->fused_b) {
-            int64_t n0 = d->n0 + p_lo * nr;
-            get_b_panels(d, wbt, n0, min64(d->n0 + d->nc - n0, (p_hi - p_lo) * nr));
-        }
-        for (int64_t p = p_lo; p < p_hi; p++) {
-            int64_t n0 = d->n0 + p * nr;
-            int n = (int)min64(d->n0 + d->nc - n0, nr);
-            const float *pb;
-            if (d->Bp) pb = d->Bp->data + d->k0 * rup(d->N, nr) + n0 * d->kc;
-            else if (d->fused_b) pb = wbt + (p - p_lo) * d->kc * nr;
-            else pb = d->wb + p * d->kc * nr;
-            for (int64_t m0 = m_lo; m0 < m_hi; m0 += mr) {
-                int m = (int)min64(m_hi - m0, mr);
-                float *c = d->C + m0 * d->ldc + n0;
-                const float *ap = pa + (m0 - m_lo) * d->kc;
-                if (d->last) {
-                    it_micro_epi me = d->mep;
-                    if (me.bias_m) me.bias_m += m0;
-                    if (me.bias_n) me.bias_n += n0;
-                    kt->sgemm_micro(d->kc, ap, pb, c, d->ldc, d->k0 > 0 || d->ep->beta != 0.f, m, n, &me);
-                    if (d->post_act)
-                        for (int i = 0; i < m; i++) it_act_apply(c + i * d->ldc, n, &d->ep->act);
-                } else {
-                    kt->sgemm_micro(d->kc, ap, pb, c, d->ldc, d->k0 > 0 || d->ep->beta != 0.f, m, n, NULL);
-                }
-            }
+        tile_run(d, tid, d->k0, d->kc, d->last, m_lo, m_hi, d->n0, d->n0 + d->nc, p_lo, p_hi);
+    }
+}
+
+/* B prepacked or packed per task (nothing shared between tasks): a task owns its
+ * (M tile, column range) for the whole K loop, one job per product */
+static void whole_task(void *arg, int64_t b, int64_t e, int tid) {
+    drv *d = arg;
+    int64_t panels_n = (d->N + d->kt->nr - 1) / d->kt->nr;
+    for (int64_t t = b; t < e; t++) {
+        int64_t tm = t / d->n_sub, tn = t % d->n_sub;
+        int64_t m_lo = tm * d->mt, m_hi = min64(m_lo + d->mt, d->M);
+        int64_t p_lo = tn * d->sub_panels, p_hi = min64(p_lo + d->sub_panels, panels_n);
+        for (int64_t k0 = 0; k0 < d->K; k0 += KC) {
+            int64_t kc = min64(d->K - k0, KC);
+            tile_run(d, tid, k0, kc, k0 + kc >= d->K, m_lo, m_hi, 0, d->N, p_lo, p_hi);
         }
     }
 }
@@ -383,44 +432,73 @@ static void drive(drv *d, it_threadpool *tp) {
     d->wa = d->Ap ? NULL : ws_get(tp, 1, sizeof(float) * (size_t)(nthr * mc_rows * KC), &own[1]);
     int64_t ncb = min64(N, NCB);
     d->fused_b = !d->Bp && d->m_tiles == 1;
-    d->wb = (d->Bp || d->fused_b) ? NULL : ws_get(tp, 2, sizeof(float) * (size_t)(rup(ncb, nr) * KC), &own[2]);
+    d->wb = (d->Bp || d->fused_b) ? NULL : ws_get(tp, 2, sizeof(float) * (size_t)(2 * rup(ncb, nr) * KC), &own[2]);
     d->wbt_stride = (ncb + nr - 1) / nr * KC * nr; /* the most panels one task packs */
     d->wbt = d->fused_b ? ws_get(tp, 3, sizeof(float) * (size_t)(nthr * d->wbt_stride), &own[3]) : NULL;
     if ((!d->Ap && !d->wa) || (!d->Bp && !d->fused_b && !d->wb) || (d->fused_b && !d->wbt)) {
-        /* out of memory: a plain loop (slow but correct); callback B is unavailable here */
-        ws_put(own);
-        if (!d->B || d->Ap || d->Bp) { scale_c(d->C, d->ldc, M, N, 0.f); return; }
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t n = 0; n < N; n++) {
-                double s = 0;
-                for (int64_t k = 0; k < K; k++) {
-                    float a = d->ta ? d->A[k * d->lda + i] : d->A[i * d->lda + k];
-                    float bb = d->tb ? d->B[n * d->ldb + k] : d->B[k * d->ldb + n];
-                    s += (double)a * bb;
-                }
-                d->C[i * d->ldc + n] = (beta != 0.f ? d->C[i * d->ldc + n] : 0.f) + alpha * (float)s;
-            }
         d->ep = ep;
         epi_rows(d, 0, M);
         return;
     }
+    int64_t want = (int64_t)nthr * 3; /* enough tasks to balance the pool */
+    if (!d->wb) {
+        /* no shared B block: one job, tasks of at most NCB columns over the whole K */
+        int64_t panels = (N + nr - 1) / nr, maxp = (ncb + nr - 1) / nr;
+        /* packing tasks: their panels stay in L2 between the packing and the products */
+        if (d->fused_b && maxp > 256 / nr) maxp = 256 / nr > 1 ? 256 / nr : 1;
+        int64_t n_sub = (panels + maxp - 1) / maxp;
+        if (nthr > 1 && d->m_tiles * n_sub < want) n_sub = (want + d->m_tiles - 1) / d->m_tiles;
+        if (n_sub > panels) n_sub = panels;
+        d->sub_panels = (panels + n_sub - 1) / n_sub;
+        d->n_sub = (panels + d->sub_panels - 1) / d->sub_panels;
+        /* few column panels (small maps): cut M finer so every thread has work */
+        d->mt = mc_rows;
+        int64_t tm = d->m_tiles;
+        if (nthr > 1 && tm * d->n_sub < want) {
+            tm = (want + d->n_sub - 1) / d->n_sub;
+            if (tm > (M + mr - 1) / mr) tm = (M + mr - 1) / mr;
+            d->mt = rup((M + tm - 1) / tm, mr);
+            tm = (M + d->mt - 1) / d->mt;
+        }
+        it_parallel_for(tp, tm * d->n_sub, 1, whole_task, d);
+        ws_put(own);
+        return;
+    }
+    float *wbuf[2] = {d->wb, d->wb + rup(ncb, nr) * KC};
     for (int64_t n0 = 0; n0 < N; n0 += NCB) {
         d->n0 = n0;
         d->nc = min64(N - n0, NCB);
         int64_t panels = (d->nc + nr - 1) / nr;
-        /* enough tasks to balance the pool; each at least a few panels wide */
-        int64_t want = (int64_t)nthr * 3;
+        /* each task at least a few panels wide */
         int64_t n_sub = d->m_tiles >= want ? 1 : (want + d->m_tiles - 1) / d->m_tiles;
         if (nthr == 1) n_sub = 1;
         if (n_sub > panels) n_sub = panels;
         d->sub_panels = (panels + n_sub - 1) / n_sub;
         d->n_sub = (panels + d->sub_panels - 1) / d->sub_panels;
+        d->n_tile_tasks = d->m_tiles * d->n_sub;
+        /* few panels: cut each panel's packing by K so it spreads over the pool */
+        d->pk_split = 1;
+        if (nthr > 1 && panels < 4 * nthr) {
+            d->pk_split = (4 * nthr + panels - 1) / panels;
+            if (d->pk_split > KC / 32) d->pk_split = KC / 32;
+        }
+        d->pk_tasks = panels * d->pk_split;
+        /* pack K block 0, then each job runs the tiles of block kb and packs block kb+1 */
+        d->pk0 = 0;
+        d->pkc = min64(K, KC);
+        d->wb_next = wbuf[0];
+        it_parallel_for(tp, d->pk_tasks, 1, pack_b_task, d);
+        int cur = 0;
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
             d->k0 = k0;
             d->kc = min64(K - k0, KC);
             d->last = k0 + d->kc >= K;
-            if (d->wb) it_parallel_for(tp, panels, 4, pack_b_task, d);
-            it_parallel_for(tp, d->m_tiles * d->n_sub, 1, tile_task, d);
+            d->wb_cur = wbuf[cur];
+            d->wb_next = wbuf[cur ^ 1];
+            d->pk0 = k0 + d->kc;
+            d->pkc = d->last ? 0 : min64(K - d->pk0, KC);
+            it_parallel_for(tp, d->n_tile_tasks + (d->last ? 0 : d->pk_tasks), 1, tile_task, d);
+            cur ^= 1;
         }
     }
     ws_put(own);

@@ -268,6 +268,13 @@ int it_wino_conv_for(const it_kernel_table *kt, it_threadpool *tp, const it_wino
     if (nthr > 1 && blocks < 2 * nthr) {
         n_mg = (2 * nthr + blocks - 1) / blocks;
         int64_t maxg = (M + 4 * mr - 1) / (4 * mr); /* groups of at least 4 panels */
+        if (blocks * maxg < nthr) {
+            /* a tiny map (one block) with few channels: smaller groups, just enough
+               for every thread, rather than threads idle (each group repeats the
+               input transform, the smaller part of the work) */
+            n_mg = (nthr + blocks - 1) / blocks;
+            maxg = (M + mr - 1) / mr;
+        }
         if (n_mg > maxg) n_mg = maxg;
         if (n_mg < 1) n_mg = 1;
     }

@@ -22,8 +22,8 @@
 #include <float.h>
 
 #define BC_MAXIN 3
-#define PAR_MIN 65536 /* parallelize above this many output elements */
-#define PAR_GRAIN 16384
+#define PAR_MIN 32768 /* parallelize above this many output elements */
+#define PAR_GRAIN 8192
 
 typedef float v4f __attribute__((vector_size(16)));
 

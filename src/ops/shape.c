@@ -308,6 +308,22 @@ static void concat_rows(void *arg, int64_t b, int64_t e, int tid) {
     }
 }
 
+/* one outer row (batch 1 along the axis): the output is the inputs end to end; cut
+ * the whole byte range in CONCAT_CHUNK pieces, each copying the parts of the inputs
+ * it overlaps, so small and large inputs alike spread over the pool in one job */
+#define CONCAT_CHUNK ((int64_t)1 << 16)
+static void concat_flat(void *arg, int64_t b, int64_t e, int tid) {
+    (void)tid;
+    const concat_job *j = arg;
+    int64_t lo = b * CONCAT_CHUNK, hi = e * CONCAT_CHUNK, off = 0;
+    if (hi > j->out_rowb) hi = j->out_rowb;
+    for (int i = 0; i < j->n && off < hi; i++) {
+        int64_t s0 = off > lo ? off : lo, s1 = off + j->rowb[i] < hi ? off + j->rowb[i] : hi;
+        if (s1 > s0) memcpy(j->dst + s0, j->src[i] + (s0 - off), (size_t)(s1 - s0));
+        off += j->rowb[i];
+    }
+}
+
 static int concat_run(it_opctx *c) {
     if (c->n_in < 1) return it_opfail(c, INGOT_ERR_FORMAT, "Concat needs at least one input");
     IT_REQUIRE_IN(c, 0, x0);
@@ -349,7 +365,9 @@ static int concat_run(it_opctx *c) {
     }
     j.dst = y->data;
     j.out_rowb = od[axis] * inner;
-    if (outer == 1) {
+    if (outer == 1 && j.out_rowb > 4 * CONCAT_CHUNK) {
+        it_parallel_for(c->tp, (j.out_rowb + CONCAT_CHUNK - 1) / CONCAT_CHUNK, 1, concat_flat, &j);
+    } else if (outer == 1) {
         char *d = y->data;
         for (int i = 0; i < j.n; i++) {
             it_shp_memcpy(c->tp, d, j.src[i], (size_t)j.rowb[i]);

@@ -20,8 +20,8 @@
 #include <float.h>
 #include <stdio.h>
 
-#define PAR_MIN 65536
-#define PAR_GRAIN 16384
+#define PAR_MIN 32768
+#define PAR_GRAIN 8192
 
 enum {
     U_ABS, U_ACOS, U_ACOSH, U_ASIN, U_ASINH, U_ATAN, U_ATANH, U_CEIL, U_COS, U_COSH, U_ERF, U_EXP,

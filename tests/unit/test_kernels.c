@@ -182,8 +182,12 @@ static void cb_pack(void *arg, float *dst, int64_t k0, int64_t kc, int64_t n0, i
 }
 
 static int check_cb(it_threadpool *tp) {
-    static const int64_t shapes[][3] = {{5, 3000, 300}, {130, 1700, 33}, {1, 40, 7}, {64, 3137, 9}};
-    for (int s = 0; s < 4; s++) {
+    /* one M tile (tasks pack their own panels, whole K per task, M cut finer for few
+     * panels) and several (a shared B block per K block, packed a block ahead, cut by
+     * K when it has few panels), one and several K and N blocks */
+    static const int64_t shapes[][3] = {{5, 3000, 300}, {130, 1700, 33}, {1, 40, 7},    {64, 3137, 9},
+                                        {200, 49, 600}, {300, 600, 520}, {100, 40, 700}, {129, 33, 257}};
+    for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
         int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(K * N));
         float *C = malloc(sizeof(float) * (size_t)(M * N)), *bm = malloc(sizeof(float) * (size_t)M);
@@ -220,7 +224,8 @@ static int check_cb(it_threadpool *tp) {
 static int check_wino(const it_kernel_table *kt, it_threadpool *tp, const char *name) {
     static const int64_t shapes[][6] = { /* M, C, H, W, pad top/left, pad bottom/right */
         {8, 8, 5, 7, 1, 1},   {17, 9, 14, 14, 1, 1}, {33, 13, 9, 4, 0, 0},  {9, 16, 3, 3, 1, 1},
-        {24, 8, 30, 41, 1, 1}, {8, 11, 17, 6, 2, 0}, {40, 20, 65, 23, 1, 2}, {16, 8, 1, 9, 1, 1}};
+        {24, 8, 30, 41, 1, 1}, {8, 11, 17, 6, 2, 0}, {40, 20, 65, 23, 1, 2}, {16, 8, 1, 9, 1, 1},
+        {32, 16, 7, 7, 1, 1}}; /* last: one tile block, few channels: output channels split finer */
     for (int si = 0; si < (int)(sizeof shapes / sizeof shapes[0]); si++) {
         int64_t M = shapes[si][0], C = shapes[si][1], H = shapes[si][2], W = shapes[si][3];
         int64_t pb = shapes[si][4], pe = shapes[si][5], OH = H + pb + pe - 2, OW = W + pb + pe - 2;
