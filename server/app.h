@@ -26,4 +26,12 @@ int routes_ops_add(ingot_app *app);
 int routes_openai_add(ingot_app *app);
 int routes_embeddings_add(ingot_app *app);
 
+/* OpenAI-style errors ({"error": {"message", "type", "param", "code"}}) shared by the /v1
+ * routes (routes_openai.c): the JSON body, the formatter the HTTP layer uses for its own
+ * errors (401, 413...), and a printf-style responder. */
+json_t *oai_error_json(int status, const char *msg, const char *param, const char *code);
+json_t *oai_errfmt(int status, const char *msg);
+void oai_error(http_resp *resp, int status, const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 #endif

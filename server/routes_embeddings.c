@@ -24,40 +24,6 @@
 
 #define EMB_MAX_INPUTS 2048
 
-static json_t *emb_error_json(int status, const char *msg, const char *param, const char *code) {
-    json_t *e = json_object();
-    if (!e) return NULL;
-    const char *type = status == 401 ? "authentication_error" : status == 429 ? "rate_limit_error"
-                     : status >= 500 ? "server_error" : "invalid_request_error";
-    json_object_set_new(e, "message", http_json_string_lossy(msg));
-    json_object_set_new(e, "type", json_string(type));
-    json_object_set_new(e, "param", param ? json_string(param) : json_null());
-    json_object_set_new(e, "code", code ? json_string(code) : json_null());
-    json_t *o = json_object();
-    if (!o) {
-        json_decref(e);
-        return NULL;
-    }
-    json_object_set_new(o, "error", e);
-    return o;
-}
-
-static json_t *emb_errfmt(int status, const char *msg) {
-    const char *code = status == 401 ? "invalid_api_key" : status == 413 ? "request_too_large" : NULL;
-    return emb_error_json(status, msg, NULL, code);
-}
-
-static void emb_error(http_resp *resp, int status, const char *param, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void emb_error(http_resp *resp, int status, const char *param, const char *code, const char *fmt, ...) {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    http_resp_json(resp, status, emb_error_json(status, msg, param, code));
-}
-
 static json_t *base64_floats(const float *v, int64_t n) {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t nb = (size_t)n * 4, out_len = (nb + 2) / 3 * 4;
@@ -104,18 +70,18 @@ static void inputs_free(emb_inputs *in) {
 static int ids_from_array(json_t *a, emb_inputs *in, int64_t i, const char *where, http_resp *resp) {
     size_t n = json_array_size(a);
     if (n == 0) {
-        emb_error(resp, 400, "input", "invalid_value", "%s is an empty token array", where);
+        oai_error(resp, 400, "input", "invalid_value", "%s is an empty token array", where);
         return -1;
     }
     in->ids[i] = malloc(n * sizeof(int32_t));
     if (!in->ids[i]) {
-        emb_error(resp, 500, NULL, NULL, "out of memory");
+        oai_error(resp, 500, NULL, NULL, "out of memory");
         return -1;
     }
     for (size_t k = 0; k < n; k++) {
         json_t *v = json_array_get(a, k);
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX) {
-            emb_error(resp, 400, "input", "invalid_type", "%s: element %zu is not a token id (a non-negative integer)",
+            oai_error(resp, 400, "input", "invalid_type", "%s: element %zu is not a token id (a non-negative integer)",
                       where, k);
             return -1;
         }
@@ -128,7 +94,7 @@ static int ids_from_array(json_t *a, emb_inputs *in, int64_t i, const char *wher
 static int parse_input(json_t *input, emb_inputs *in, http_resp *resp) {
     memset(in, 0, sizeof *in);
     if (!input) {
-        emb_error(resp, 400, "input", "missing_required_parameter", "'input' is required");
+        oai_error(resp, 400, "input", "missing_required_parameter", "'input' is required");
         return -1;
     }
     if (json_is_string(input)) {
@@ -141,13 +107,13 @@ static int parse_input(json_t *input, emb_inputs *in, http_resp *resp) {
         return 0;
     }
     if (!json_is_array(input)) {
-        emb_error(resp, 400, "input", "invalid_type",
+        oai_error(resp, 400, "input", "invalid_type",
                   "'input' must be a string, an array of strings, an array of token ids or an array of token arrays");
         return -1;
     }
     size_t n = json_array_size(input);
     if (n == 0) {
-        emb_error(resp, 400, "input", "invalid_value", "'input' is an empty array");
+        oai_error(resp, 400, "input", "invalid_value", "'input' is an empty array");
         return -1;
     }
     json_t *first = json_array_get(input, 0);
@@ -159,7 +125,7 @@ static int parse_input(json_t *input, emb_inputs *in, http_resp *resp) {
         return ids_from_array(input, in, 0, "'input'", resp);
     }
     if (n > EMB_MAX_INPUTS) {
-        emb_error(resp, 400, "input", "invalid_value", "'input' has %zu items; at most %d are allowed", n, EMB_MAX_INPUTS);
+        oai_error(resp, 400, "input", "invalid_value", "'input' has %zu items; at most %d are allowed", n, EMB_MAX_INPUTS);
         return -1;
     }
     in->n = (int64_t)n;
@@ -179,13 +145,13 @@ static int parse_input(json_t *input, emb_inputs *in, http_resp *resp) {
         snprintf(where, sizeof where, "input[%zu]", i);
         if (in->tokens) {
             if (!json_is_array(v)) {
-                emb_error(resp, 400, "input", "invalid_type", "%s must be a token array like the first item", where);
+                oai_error(resp, 400, "input", "invalid_type", "%s must be a token array like the first item", where);
                 return -1;
             }
             if (ids_from_array(v, in, (int64_t)i, where, resp)) return -1;
         } else {
             if (!json_is_string(v)) {
-                emb_error(resp, 400, "input", "invalid_type", "%s must be a string like the first item", where);
+                oai_error(resp, 400, "input", "invalid_type", "%s must be a string like the first item", where);
                 return -1;
             }
             in->texts[i] = json_string_value(v);
@@ -194,7 +160,7 @@ static int parse_input(json_t *input, emb_inputs *in, http_resp *resp) {
     }
     return 0;
 oom:
-    emb_error(resp, 500, NULL, NULL, "out of memory");
+    oai_error(resp, 500, NULL, NULL, "out of memory");
     return -1;
 }
 
@@ -211,12 +177,12 @@ static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
     int64_t *ntok = NULL;
     json_t *data = NULL;
     if (!json_is_object(body)) {
-        emb_error(resp, 400, NULL, "invalid_type", "the request body must be a JSON object");
+        oai_error(resp, 400, NULL, "invalid_type", "the request body must be a JSON object");
         goto out;
     }
     json_t *model = json_object_get(body, "model");
     if (!json_is_string(model)) {
-        emb_error(resp, 400, "model", model ? "invalid_type" : "missing_required_parameter",
+        oai_error(resp, 400, "model", model ? "invalid_type" : "missing_required_parameter",
                   "'model' must be given as a string");
         goto out;
     }
@@ -224,12 +190,12 @@ static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
     int exists = 0;
     sm = model_repo_acquire(app->repo, name, NULL, &exists);
     if (!sm) {
-        emb_error(resp, 404, "model", "model_not_found", "The model '%s' does not exist%s", name,
+        oai_error(resp, 404, "model", "model_not_found", "The model '%s' does not exist%s", name,
                   exists ? " or is not loaded" : "");
         goto out;
     }
     if (sm->kind != MODEL_KIND_EMBED) {
-        emb_error(resp, 400, "model", "model_not_supported", "The model '%s' is not an embedding model", name);
+        oai_error(resp, 400, "model", "model_not_supported", "The model '%s' is not an embedding model", name);
         goto out;
     }
     int64_t dim = ingot_embedder_dim(sm->embed);
@@ -237,7 +203,7 @@ static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
     int b64 = 0;
     if (fmt && !json_is_null(fmt)) {
         if (!json_is_string(fmt) || (strcmp(json_string_value(fmt), "float") && strcmp(json_string_value(fmt), "base64"))) {
-            emb_error(resp, 400, "encoding_format", "invalid_value", "'encoding_format' must be \"float\" or \"base64\"");
+            oai_error(resp, 400, "encoding_format", "invalid_value", "'encoding_format' must be \"float\" or \"base64\"");
             goto out;
         }
         b64 = !strcmp(json_string_value(fmt), "base64");
@@ -245,11 +211,11 @@ static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
     json_t *dims = json_object_get(body, "dimensions");
     if (dims && !json_is_null(dims)) {
         if (!json_is_integer(dims) || json_integer_value(dims) < 1) {
-            emb_error(resp, 400, "dimensions", "invalid_type", "'dimensions' must be a positive integer");
+            oai_error(resp, 400, "dimensions", "invalid_type", "'dimensions' must be a positive integer");
             goto out;
         }
         if (json_integer_value(dims) != dim) {
-            emb_error(resp, 400, "dimensions", "unsupported_value",
+            oai_error(resp, 400, "dimensions", "unsupported_value",
                       "'dimensions' %lld is not supported: the model '%s' produces %lld-dimensional embeddings and "
                       "cannot shorten them",
                       (long long)json_integer_value(dims), name, (long long)dim);
@@ -258,12 +224,12 @@ static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
     }
     json_t *user = json_object_get(body, "user");
     if (user && !json_is_null(user) && !json_is_string(user)) {
-        emb_error(resp, 400, "user", "invalid_type", "'user' must be a string");
+        oai_error(resp, 400, "user", "invalid_type", "'user' must be a string");
         goto out;
     }
     json_t *trunc = json_object_get(body, "truncate");
     if (trunc && !json_is_null(trunc) && !json_is_boolean(trunc)) {
-        emb_error(resp, 400, "truncate", "invalid_type", "'truncate' must be a boolean");
+        oai_error(resp, 400, "truncate", "invalid_type", "'truncate' must be a boolean");
         goto out;
     }
     int flags = json_is_true(trunc) ? INGOT_EMBED_TRUNCATE : 0;
@@ -271,7 +237,7 @@ static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
     vecs = malloc((size_t)(in.n * dim) * sizeof *vecs);
     ntok = calloc((size_t)in.n, sizeof *ntok);
     if (!vecs || !ntok) {
-        emb_error(resp, 500, NULL, NULL, "out of memory");
+        oai_error(resp, 500, NULL, NULL, "out of memory");
         goto out;
     }
     char err[512] = "";
@@ -284,15 +250,15 @@ static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
         st = ingot_embed(sm->embed, in.texts, in.tlens, in.n, flags, vecs, ntok, err, sizeof err);
     }
     if (st == INGOT_ERR_LIMIT) {
-        emb_error(resp, 400, "input", "context_length_exceeded", "%s", err);
+        oai_error(resp, 400, "input", "context_length_exceeded", "%s", err);
         goto out;
     }
     if (st == INGOT_ERR_INVALID_ARG) {
-        emb_error(resp, 400, "input", "invalid_value", "%s", err);
+        oai_error(resp, 400, "input", "invalid_value", "%s", err);
         goto out;
     }
     if (st != INGOT_OK) {
-        emb_error(resp, 500, NULL, NULL, "embedding failed: %s", err);
+        oai_error(resp, 500, NULL, NULL, "embedding failed: %s", err);
         goto out;
     }
     data = json_array();
@@ -313,7 +279,7 @@ static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
         }
     }
     if (!data) {
-        emb_error(resp, 500, NULL, NULL, "out of memory");
+        oai_error(resp, 500, NULL, NULL, "out of memory");
         goto out;
     }
     http_resp_json(resp, 200,
@@ -330,5 +296,5 @@ out:
 }
 
 int routes_embeddings_add(ingot_app *app) {
-    return http_route_add(app->http, "POST", "/v1/embeddings", h_embeddings, app, emb_errfmt, 0);
+    return http_route_add(app->http, "POST", "/v1/embeddings", h_embeddings, app, oai_errfmt, 0);
 }

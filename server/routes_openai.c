@@ -36,7 +36,7 @@ static const char *err_type(int status) {
     }
 }
 
-static json_t *oai_error_json(int status, const char *msg, const char *param, const char *code) {
+json_t *oai_error_json(int status, const char *msg, const char *param, const char *code) {
     json_t *e = json_object();
     if (!e) return NULL;
     json_object_set_new(e, "message", http_json_string_lossy(msg));
@@ -52,14 +52,12 @@ static json_t *oai_error_json(int status, const char *msg, const char *param, co
     return o;
 }
 
-static json_t *oai_errfmt(int status, const char *msg) {
+json_t *oai_errfmt(int status, const char *msg) {
     const char *code = status == 401 ? "invalid_api_key" : status == 413 ? "request_too_large" : NULL;
     return oai_error_json(status, msg, NULL, code);
 }
 
-static void oai_error(http_resp *resp, int status, const char *param, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void oai_error(http_resp *resp, int status, const char *param, const char *code, const char *fmt, ...) {
+void oai_error(http_resp *resp, int status, const char *param, const char *code, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
