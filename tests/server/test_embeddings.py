@@ -17,8 +17,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -31,6 +29,8 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from minilm_ref import Ref  # noqa: E402
+
+from serverlib import Server  # noqa: E402 (tests/server/serverlib.py)
 
 FAILURES = []
 
@@ -50,44 +50,6 @@ def model_dir():
         return None
     d = os.path.join(list(spec.submodule_search_locations)[0], "model")
     return d if os.path.exists(os.path.join(d, "model.safetensors")) else None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Server:
-    def __init__(self, ingot, args, log):
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.log = open(log, "w")
-        self.p = subprocess.Popen([ingot, "serve", "--port", str(self.port), "--threads", "2"] + args,
-                                  stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if self.p.poll() is not None:
-                raise RuntimeError("server exited with %d (log %s)" % (self.p.returncode, log))
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not become ready")
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                return self.p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                return -9
-        return self.p.returncode
 
 
 def compare(got, ref, what):
@@ -142,7 +104,7 @@ def run(ingot, d, tmp):
     with open(os.path.join(bad, "model.safetensors"), "wb") as f:
         f.write(head)  # truncated: tensor offsets point past the end
 
-    srv = Server(ingot, ["--model", d + ":minilm", "--model", bad + ":broken"], os.path.join(tmp, "serve.log"))
+    srv = Server(ingot, ["--threads", "2", "--model", d + ":minilm", "--model", bad + ":broken"], os.path.join(tmp, "serve.log"))
     try:
         client = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused")
         # one text at a time

@@ -17,8 +17,6 @@ Usage: test_openai.py INGOT_BINARY SHARED_DIR
 import concurrent.futures as cf
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,8 @@ import time
 
 import openai
 import requests
+
+from serverlib import Server  # noqa: E402 (tests/server/serverlib.py)
 
 API_KEY = "sk-test-openai"
 FAILURES = []
@@ -37,44 +37,6 @@ def check(cond, what):
     print(("PASS " if cond else "FAIL ") + what, flush=True)
     if not cond:
         FAILURES.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Server:
-    def __init__(self, ingot, args, log):
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.log = open(log, "w")
-        self.p = subprocess.Popen([ingot, "serve", "--port", str(self.port)] + args, stdout=self.log,
-                                  stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if self.p.poll() is not None:
-                raise RuntimeError("server exited with %d (log %s)" % (self.p.returncode, log))
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not become ready")
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                return self.p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                return -9
-        return self.p.returncode
 
 
 def metrics(srv, name, model):
