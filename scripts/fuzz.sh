@@ -41,7 +41,13 @@ for t in onnx gguf kserve safetensors jinja tokenizer; do
     (cd "$WORK" && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
         "$ROOT/build-fuzz/tests/fuzz_$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
         -timeout=10 -print_final_stats=1 "$t" > "$WORK/$t.log" 2>&1) || status=1
-    grep -E "stat::number_of_executed_runs|ERROR|SUMMARY|crash-|leak-|timeout-" "$WORK/$t.log" | head -20
+    grep -E "stat::number_of_executed_runs|ERROR|SUMMARY|crash-|leak-|timeout-|oom-" "$WORK/$t.log" | head -20
+done
+# a finding's input, so that a CI log is enough to reproduce it
+for f in "$WORK"/crash-* "$WORK"/leak-* "$WORK"/timeout-* "$WORK"/oom-*; do
+    [ -f "$f" ] || continue
+    echo "-- $(basename "$f") ($(wc -c < "$f") bytes), first 4 KiB as base64:"
+    head -c 4096 "$f" | base64
 done
 [ "$status" = 0 ] && echo "fuzz: no findings"
 exit $status

@@ -250,6 +250,9 @@ static int parse(const uint8_t *buf, size_t len, it_gguf *g, it_err *e) {
         uint32_t a = rd32(v->p);
         if (a == 0 || (a & (a - 1)))
             return it_fail(e, INGOT_ERR_FORMAT, "key 'general.alignment' at byte %zu: %u is not a power of two", v->offset, a);
+        if (a > IT_GGUF_MAX_ALIGNMENT)
+            return it_fail(e, INGOT_ERR_LIMIT, "key 'general.alignment' at byte %zu: %u is above the limit of %u", v->offset, a,
+                           IT_GGUF_MAX_ALIGNMENT);
         g->alignment = a;
     }
 
@@ -635,9 +638,9 @@ static int add_kv(it_gguf_writer *w, const char *key, uint32_t type, uint8_t *va
         }
     if (!strcmp(key, "general.alignment")) {
         uint32_t a = size == 4 ? rd32(val) : 0;
-        if (type != IT_GGUF_U32 || a == 0 || (a & (a - 1))) {
+        if (type != IT_GGUF_U32 || a == 0 || (a & (a - 1)) || a > IT_GGUF_MAX_ALIGNMENT) {
             free(val);
-            return it_fail(e, INGOT_ERR_INVALID_ARG, "general.alignment must be a u32 power of two");
+            return it_fail(e, INGOT_ERR_INVALID_ARG, "general.alignment must be a u32 power of two up to %u", IT_GGUF_MAX_ALIGNMENT);
         }
     }
     if (w->n_kv == w->cap_kv) {

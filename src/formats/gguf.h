@@ -32,6 +32,8 @@ enum {
 
 #define IT_GGUF_MAGIC 0x46554747u /* "GGUF" little-endian */
 #define IT_GGUF_DEFAULT_ALIGNMENT 32
+/* largest general.alignment accepted (real files use 32 to 4096) */
+#define IT_GGUF_MAX_ALIGNMENT (1u << 20)
 #define IT_GGUF_MAX_DEPTH 16      /* nesting of arrays in arrays */
 #define IT_GGUF_MAX_NAME 64       /* llama.cpp's GGML_MAX_NAME: tensor names are shorter */
 

@@ -289,6 +289,7 @@ static void absurd_values_fail(void **state) {
     k = find(buf, len, "general.alignment");
     FRESH(); put32(c + k + 17 + 4, 48); expect_error(c, len, "power of two");
     FRESH(); put32(c + k + 17, IT_GGUF_I32); expect_error(c, len, "expected u32");
+    FRESH(); put32(c + k + 17 + 4, 1u << 31); expect_error(c, len, "above the limit"); /* a 2 GiB pad */
     /* nested depth: an array of arrays of ... each claiming one element */
     uint8_t deep[24 + 8 + 1 + 4 + 12 * 40];
     memset(deep, 0, sizeof deep);
