@@ -4,6 +4,7 @@
  * Block sums are exact int32; each block contributes sumi * (d_w * d_x) in block order,
  * as ggml's ggml_vec_dot_q8_0_q8_0 / q4_0_q8_0 reference loops do.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
@@ -179,6 +180,107 @@ void it_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * it_f16_to_f32(x[i]);
 }
 
+/* ---- 16-row packed groups (qdot.h) ---- */
+
+/* per packed block: the scale (and min) halves, then the quantized bytes */
+static int p16_layout(uint32_t type, int64_t *pb, int64_t *qoff, int64_t *qbytes, int64_t *bsz) {
+    switch (type) {
+    case IT_GGML_Q8_0: *pb = 32 + 512; *qoff = 32; *qbytes = 32; *bsz = 34; return 0;
+    case IT_GGML_Q4_0: *pb = 32 + 256; *qoff = 32; *qbytes = 16; *bsz = 18; return 0;
+    case IT_GGML_Q4_1: *pb = 64 + 256; *qoff = 64; *qbytes = 16; *bsz = 20; return 0;
+    default: return -1;
+    }
+}
+
+int64_t it_qpack16_group_bytes(uint32_t type, int64_t n_in) {
+    int64_t pb, qoff, qb, bsz;
+    if (p16_layout(type, &pb, &qoff, &qb, &bsz) || n_in <= 0 || n_in % IT_QK) return -1;
+    return n_in / IT_QK * pb;
+}
+
+int64_t it_qpack16_bytes(uint32_t type, int64_t n_out, int64_t n_in) {
+    int64_t g = it_qpack16_group_bytes(type, n_in);
+    return g < 0 || n_out <= 0 ? -1 : (n_out + 15) / 16 * g;
+}
+
+void it_qpack16(uint32_t type, const void *w, int64_t row_bytes, int64_t n_out, int64_t n_in, void *out) {
+    int64_t pb, qoff, qb, bsz;
+    if (p16_layout(type, &pb, &qoff, &qb, &bsz)) return;
+    const int64_t nb = n_in / IT_QK, ng = (n_out + 15) / 16;
+    uint8_t *o = out;
+    memset(o, 0, (size_t)(ng * nb * pb));
+    for (int64_t g = 0; g < ng; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *ob = o + (g * nb + b) * pb;
+            for (int r = 0; r < 16 && g * 16 + r < n_out; r++) {
+                const uint8_t *src = (const uint8_t *)w + (g * 16 + r) * row_bytes + b * bsz;
+                memcpy(ob + 2 * r, src, 2); /* d */
+                if (type == IT_GGML_Q4_1) memcpy(ob + 32 + 2 * r, src + 2, 2); /* m */
+                const uint8_t *qs = src + (type == IT_GGML_Q4_1 ? 4 : 2);
+                for (int64_t q = 0; q < qb / 4; q++) memcpy(ob + qoff + q * 64 + 4 * r, qs + 4 * q, 4);
+            }
+        }
+}
+
+void it_qdot_p16_ref(uint32_t type, const void *wp, int64_t n, int nr, const void *xq, int64_t xs, int64_t T, float *y,
+                     int64_t ldy) {
+    int64_t pb, qoff, qb, bsz;
+    if (p16_layout(type, &pb, &qoff, &qb, &bsz)) return;
+    const uint32_t act = type == IT_GGML_Q4_1 ? IT_GGML_Q8_1 : IT_GGML_Q8_0;
+    const int64_t nb = n / IT_QK, xbsz = act == IT_GGML_Q8_1 ? 36 : 34, xqoff = act == IT_GGML_Q8_1 ? 4 : 2;
+    const int64_t soff = it_qdot_act_scales_off(act, n);
+    for (int64_t t = 0; t < T; t++) {
+        const uint8_t *xr = (const uint8_t *)xq + t * xs;
+        const float *fd = (const float *)(const void *)(xr + soff);
+        for (int r = 0; r < nr; r++) {
+            float acc = 0, macc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *wb = (const uint8_t *)wp + b * pb;
+                const int8_t *xb = (const int8_t *)(xr + b * xbsz + xqoff);
+                int32_t is = 0;
+                for (int q = 0; q < 8; q++)
+                    for (int j = 0; j < 4; j++) {
+                        int wv;
+                        if (type == IT_GGML_Q8_0) wv = (int8_t)wb[qoff + q * 64 + 4 * r + j];
+                        else {
+                            uint8_t byte = wb[qoff + (q & 3) * 64 + 4 * r + j];
+                            wv = q < 4 ? byte & 15 : byte >> 4;
+                            if (type == IT_GGML_Q4_0) wv -= 8;
+                        }
+                        is += wv * xb[4 * q + j];
+                    }
+                uint16_t hd;
+                memcpy(&hd, wb + 2 * r, 2);
+                acc = fmaf((float)is, it_f16_to_f32(hd) * fd[b], acc);
+                if (type == IT_GGML_Q4_1) {
+                    uint16_t hm;
+                    memcpy(&hm, wb + 32 + 2 * r, 2);
+                    macc = fmaf(it_f16_to_f32(hm), fd[nb + b], macc);
+                }
+            }
+            y[t * ldy + r] = type == IT_GGML_Q4_1 ? acc + macc : acc;
+        }
+    }
+}
+
+/* ---- attention over the f16 cache ---- */
+
+void it_qdot_kq16_ref(const uint16_t *kt, const float *q, int64_t hd, float *s) {
+    for (int j = 0; j < 16; j++) {
+        float a[4] = {0, 0, 0, 0};
+        int64_t d = 0;
+        for (; d + 4 <= hd; d += 4)
+            for (int r = 0; r < 4; r++) a[r] = fmaf(q[d + r], it_f16_to_f32(kt[(d + r) * 16 + j]), a[r]);
+        for (; d < hd; d++) a[0] = fmaf(q[d], it_f16_to_f32(kt[d * 16 + j]), a[0]);
+        s[j] = (a[0] + a[1]) + (a[2] + a[3]);
+    }
+}
+
+void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < hd; k++) out[k] = fmaf(p[i], it_f16_to_f32(v[i * stride + k]), out[k]);
+}
+
 static void q8_0_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {
     for (int i = 0; i < 4; i++) out[i] = it_qdot_q8_0_ref(w, (const char *)x + i * xs, n);
 }
@@ -191,9 +293,9 @@ static void q4_1_x4(const void *w, const void *x, int64_t xs, int64_t n, float *
 
 static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot_q4_0_ref, it_qdot_q4_1_ref,
                                         q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
-                                        it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, NULL, NULL, NULL,
+                                        it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, NULL, NULL, NULL, /* packed: row kernels */
                                         it_dot_f16_ref,
-                                        it_axpy_f16_ref};
+                                        it_axpy_f16_ref, it_qdot_kq16_ref, it_qdot_pv_ref};
 
 #ifdef INGOT_HAVE_X86
 const it_qdot_table *it_qdot_avx2(void);

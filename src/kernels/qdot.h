@@ -26,15 +26,17 @@ typedef float (*it_qdot_fn)(const void *w, const void *xq8, int64_t n);
 /* The same for four activation rows xq, xq + xs, xq + 2xs, xq + 3xs (xs in bytes): each
  * out[i] has exactly the bits the single-row kernel gives for that row. */
 typedef void (*it_qdot4_fn)(const void *w, const void *xq, int64_t xs, int64_t n, float *out);
-/* A group of nr <= 16 consecutive weight rows (row_bytes apart) against T activation rows
- * (xs bytes apart): y[t * ldy + r] = w_r . x_t. Each (row, token) result has the same bits
- * whatever T and nr (exact int32 block sums, one float accumulation per row in block
- * order), so a caller must use them for every batch size or not at all. Not used by the
- * forward pass yet: transposing the rows on the fly made prompt processing 1.35x faster
- * but generation 2.7x slower (AVX-512, SmolLM2 Q4_1); they are the kernel for weights
- * repacked once into the group layout. */
-typedef void (*it_qgemm16_fn)(const void *w, int64_t row_bytes, int nr, const void *xq, int64_t xs, int64_t T,
-                              int64_t n, float *y, int64_t ldy);
+/* Weights repacked once into 16-row groups (it_qpack16): a group's 32-weight blocks are
+ * stored together, lanes = rows: per block the 16 rows' f16 scales (and Q4_1 mins), then
+ * the quantized bytes as 64-byte vectors whose dword r is row r's bytes 4q..4q+3 (Q4: 4
+ * vectors of packed nibbles, low nibbles are elements 4q.., high ones 16+4q..; Q8_0: 8
+ * vectors of int8). A kernel computes one group (nr <= 16 valid rows) against T
+ * activation rows xs bytes apart: y[t * ldy + r] = w_r . x_t. Each (row, token) result is
+ * an exact int32 block sum scaled by one fma per block in block order, so it has the same
+ * bits whatever T and nr, and the same bits on every tier (it_qdot_p16_ref): the forward
+ * pass uses them for every batch size, single-token decode included. */
+typedef void (*it_qpack16_fn)(const void *wp, int64_t n, int nr, const void *xq, int64_t xs, int64_t T, float *y,
+                              int64_t ldy);
 
 typedef struct it_qdot_table {
     int isa;
@@ -47,9 +49,17 @@ typedef struct it_qdot_table {
     it_qdot_fn q4_K; /* Q4_K . Q8_1 (per 32-element sub-block: scale, and min times the block sum) */
     it_qdot_fn q5_K; /* Q5_K . Q8_1 */
     it_qdot_fn q6_K; /* Q6_K . Q8_0 (two 16-element scales per 32-element block) */
-    it_qgemm16_fn q8_0_g16, q4_0_g16, q4_1_g16; /* NULL: use the row kernels */
+    it_qpack16_fn q8_0_p16, q4_0_p16, q4_1_p16; /* packed-group kernels; NULL: the row kernels */
     float (*dot_f16)(const uint16_t *a, const float *b, int64_t n);      /* any n */
     void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);   /* y += a*x, any n */
+    /* Attention over an f16 KV cache whose K blocks are stored transposed (16 positions
+     * per block: kt[d * 16 + j] is dimension d of position j). kq16: s[j] = q . k_j for the
+     * block's 16 positions, summed as four partial sums over d mod 4 (d in order), then
+     * (s0 + s1) + (s2 + s3): the same bits on every tier (it_qdot_kq16_ref). pv: out[k] +=
+     * sum_i p[i] * v[i * stride + k] for i < n in order, one fma per term (the bits of n
+     * axpy_f16 calls on the SIMD tiers). */
+    void (*kq16_f16)(const uint16_t *kt, const float *q, int64_t hd, float *s);
+    void (*pv_f16)(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
 } it_qdot_table;
 
 const it_qdot_table *it_qdot(void);
@@ -89,6 +99,18 @@ static inline void it_k4_scale_min(int j, const uint8_t *q, int *d, int *m) {
     }
 }
 float it_dot_f16_ref(const uint16_t *a, const float *b, int64_t n);
+
+/* 16-row group packing (Q8_0, Q4_0, Q4_1 with n_in a multiple of 32): bytes of the packed
+ * copy (groups of 16 rows, the last one zero-padded), -1 for other types. */
+int64_t it_qpack16_bytes(uint32_t type, int64_t n_out, int64_t n_in);
+/* Bytes of one packed group (the stride between groups). */
+int64_t it_qpack16_group_bytes(uint32_t type, int64_t n_in);
+void it_qpack16(uint32_t type, const void *w, int64_t row_bytes, int64_t n_out, int64_t n_in, void *out);
+/* The scalar reference of the packed-group kernels (the bits of every tier's). */
+void it_qdot_p16_ref(uint32_t type, const void *wp, int64_t n, int nr, const void *xq, int64_t xs, int64_t T, float *y,
+                     int64_t ldy);
 void it_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n);
+void it_qdot_kq16_ref(const uint16_t *kt, const float *q, int64_t hd, float *s);
+void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
 
 #endif

@@ -135,6 +135,16 @@ static inline int trunc_i(float v) {
     if (v < -1073741824.f) return -1073741824;
     return (int)v;
 }
+/* trunc_i(roundf(v)) (half away from zero) without the libm call: the fraction v - (int)v
+ * is exact */
+static inline int round_i(float v) {
+    if (!(v == v)) return 0;
+    if (v > 1073741824.f) return 1073741824;
+    if (v < -1073741824.f) return -1073741824;
+    int q = (int)v;
+    float f = v - (float)q;
+    return q + (f >= 0.5f) - (f <= -0.5f);
+}
 
 /* ggml's nearest_int: round half to even via the 1.5*2^23 trick. */
 static inline int nearest_int(float fval) {
@@ -487,7 +497,7 @@ static void q_q8_0(const float *x, uint8_t *b, int64_t nb) {
         const float d = amax / ((1 << 7) - 1);
         const float id = d ? 1.0f / d : 0.0f;
         wr16(b, it_f32_to_f16(d));
-        for (int j = 0; j < 32; ++j) b[2 + j] = (uint8_t)(int8_t)trunc_i(roundf(x[j] * id));
+        for (int j = 0; j < 32; ++j) b[2 + j] = (uint8_t)(int8_t)round_i(x[j] * id);
     }
 }
 
@@ -500,8 +510,8 @@ static void q_q8_1(const float *x, uint8_t *b, int64_t nb) {
         wr16(b, it_f32_to_f16(d));
         int sum = 0;
         for (int j = 0; j < 16; ++j) {
-            const int8_t q0 = (int8_t)trunc_i(roundf(x[j] * id));
-            const int8_t q1 = (int8_t)trunc_i(roundf(x[16 + j] * id));
+            const int8_t q0 = (int8_t)round_i(x[j] * id);
+            const int8_t q1 = (int8_t)round_i(x[16 + j] * id);
             b[4 + j] = (uint8_t)q0;
             b[4 + 16 + j] = (uint8_t)q1;
             sum += q0 + q1;

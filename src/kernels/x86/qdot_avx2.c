@@ -148,6 +148,90 @@ static float dot_f16(const uint16_t *a, const float *b, int64_t n) {
     return s;
 }
 
+/* ---- 16-row packed groups (it_qpack16_fn) as two halves of 8 rows (lanes = rows): Q4
+ * nibbles are unsigned, so maddubs against 4 broadcast activation bytes gives pair sums of
+ * at most 2 * 15 * 127, and all 8 of a block add up in int16 without saturating before
+ * one madd to int32; Q8_0 goes through the sign trick, one madd per 4 bytes. The float
+ * steps are the reference's (it_qdot_p16_ref), so the bits are too. */
+enum { H_Q8_0, H_Q4_0, H_Q4_1 };
+#define H_TT 4
+
+static inline __m256i bc4(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+static inline void p16(const uint8_t *wp, int64_t n, int nr, const uint8_t *xq, int64_t xs, int64_t T, float *y,
+                       int64_t ldy, const int TY) {
+    const int64_t nb = n / IT_QK;
+    const int64_t pb = TY == H_Q8_0 ? 544 : TY == H_Q4_0 ? 288 : 320, qoff = TY == H_Q4_1 ? 64 : 32;
+    const uint32_t act = TY == H_Q4_1 ? IT_GGML_Q8_1 : IT_GGML_Q8_0;
+    const int64_t xbsz = TY == H_Q4_1 ? 36 : 34, xqoff = TY == H_Q4_1 ? 4 : 2, soff = it_qdot_act_scales_off(act, n);
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    for (int h = 0; h < 2 && 8 * h < nr; h++)
+        for (int64_t t0 = 0; t0 < T; t0 += H_TT) {
+            const int nt = T - t0 < H_TT ? (int)(T - t0) : H_TT;
+            __m256 acc[H_TT], macc[H_TT];
+            for (int t = 0; t < H_TT; t++) acc[t] = macc[t] = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *wb = wp + b * pb;
+                const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(wb + 16 * h)));
+                const __m256 dm = TY == H_Q4_1
+                                      ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(wb + 32 + 16 * h)))
+                                      : _mm256_setzero_ps();
+                __m256i qd[8];
+                for (int q = 0; q < (TY == H_Q8_0 ? 8 : 4); q++)
+                    qd[q] = _mm256_loadu_si256((const __m256i *)(const void *)(wb + qoff + 64 * q + 32 * h));
+                if (TY != H_Q8_0)
+                    for (int q = 0; q < 4; q++) {
+                        qd[q + 4] = _mm256_and_si256(_mm256_srli_epi16(qd[q], 4), m4);
+                        qd[q] = _mm256_and_si256(qd[q], m4);
+                    }
+                for (int t = 0; t < nt; t++) {
+                    const uint8_t *xr = xq + (t0 + t) * xs, *xb = xr + b * xbsz + xqoff;
+                    const float *fd = (const float *)(const void *)(xr + soff);
+                    __m256i is;
+                    if (TY == H_Q8_0) {
+                        is = _mm256_setzero_si256();
+                        for (int q = 0; q < 8; q++)
+                            is = _mm256_add_epi32(is, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(qd[q]),
+                                                                                             _mm256_sign_epi8(bc4(xb + 4 * q), qd[q])),
+                                                                        ones));
+                    } else {
+                        __m256i s0 = _mm256_maddubs_epi16(qd[0], bc4(xb));
+                        __m256i s1 = _mm256_maddubs_epi16(qd[4], bc4(xb + 16));
+                        for (int q = 1; q < 4; q++) {
+                            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(qd[q], bc4(xb + 4 * q)));
+                            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(qd[q + 4], bc4(xb + 16 + 4 * q)));
+                        }
+                        is = _mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones);
+                    }
+                    __m256 fi = _mm256_cvtepi32_ps(is);
+                    if (TY == H_Q4_0) fi = _mm256_sub_ps(fi, _mm256_set1_ps(8.0f * fd[2 * nb + b]));
+                    acc[t] = _mm256_fmadd_ps(fi, _mm256_mul_ps(dw, _mm256_set1_ps(fd[b])), acc[t]);
+                    if (TY == H_Q4_1) macc[t] = _mm256_fmadd_ps(dm, _mm256_set1_ps(fd[nb + b]), macc[t]);
+                }
+            }
+            const int nh = nr - 8 * h < 8 ? nr - 8 * h : 8;
+            for (int t = 0; t < nt; t++) {
+                float o[8];
+                _mm256_storeu_ps(o, TY == H_Q4_1 ? _mm256_add_ps(acc[t], macc[t]) : acc[t]);
+                memcpy(y + (t0 + t) * ldy + 8 * h, o, (size_t)nh * sizeof(float));
+            }
+        }
+}
+
+static void q8_0_p16(const void *w, int64_t n, int nr, const void *x, int64_t xs, int64_t T, float *y, int64_t ldy) {
+    p16(w, n, nr, x, xs, T, y, ldy, H_Q8_0);
+}
+static void q4_0_p16(const void *w, int64_t n, int nr, const void *x, int64_t xs, int64_t T, float *y, int64_t ldy) {
+    p16(w, n, nr, x, xs, T, y, ldy, H_Q4_0);
+}
+static void q4_1_p16(const void *w, int64_t n, int nr, const void *x, int64_t xs, int64_t T, float *y, int64_t ldy) {
+    p16(w, n, nr, x, xs, T, y, ldy, H_Q4_1);
+}
+
 static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
     __m256 va = _mm256_set1_ps(a);
     int64_t i = 0;
@@ -157,7 +241,53 @@ static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
     for (; i < n; i++) y[i] += a * half(x[i]);
 }
 
+static inline __m256 h8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+static void kq16_f16(const uint16_t *kt, const float *q, int64_t hd, float *s) {
+    for (int h = 0; h < 2; h++) { /* positions 8h..8h+7 */
+        const uint16_t *b = kt + 8 * h;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t d = 0;
+        for (; d + 4 <= hd; d += 4) {
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(q[d]), h8(b + d * 16), a0);
+            a1 = _mm256_fmadd_ps(_mm256_set1_ps(q[d + 1]), h8(b + d * 16 + 16), a1);
+            a2 = _mm256_fmadd_ps(_mm256_set1_ps(q[d + 2]), h8(b + d * 16 + 32), a2);
+            a3 = _mm256_fmadd_ps(_mm256_set1_ps(q[d + 3]), h8(b + d * 16 + 48), a3);
+        }
+        for (; d < hd; d++) a0 = _mm256_fmadd_ps(_mm256_set1_ps(q[d]), h8(b + d * 16), a0);
+        _mm256_storeu_ps(s + 8 * h, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    }
+}
+
+static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
+    int64_t k = 0;
+    for (; k + 32 <= hd; k += 32) {
+        __m256 o0 = _mm256_loadu_ps(out + k), o1 = _mm256_loadu_ps(out + k + 8), o2 = _mm256_loadu_ps(out + k + 16),
+               o3 = _mm256_loadu_ps(out + k + 24);
+        for (int64_t i = 0; i < n; i++) {
+            const uint16_t *r = v + i * stride + k;
+            __m256 pi = _mm256_set1_ps(p[i]);
+            o0 = _mm256_fmadd_ps(pi, h8(r), o0);
+            o1 = _mm256_fmadd_ps(pi, h8(r + 8), o1);
+            o2 = _mm256_fmadd_ps(pi, h8(r + 16), o2);
+            o3 = _mm256_fmadd_ps(pi, h8(r + 24), o3);
+        }
+        _mm256_storeu_ps(out + k, o0);
+        _mm256_storeu_ps(out + k + 8, o1);
+        _mm256_storeu_ps(out + k + 16, o2);
+        _mm256_storeu_ps(out + k + 24, o3);
+    }
+    for (; k + 8 <= hd; k += 8) {
+        __m256 o = _mm256_loadu_ps(out + k);
+        for (int64_t i = 0; i < n; i++) o = _mm256_fmadd_ps(_mm256_set1_ps(p[i]), h8(v + i * stride + k), o);
+        _mm256_storeu_ps(out + k, o);
+    }
+    for (; k < hd; k++)
+        for (int64_t i = 0; i < n; i++) out[k] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(p[i]), _mm_set_ss(half(v[i * stride + k])), _mm_set_ss(out[k])));
+}
+
 static const it_qdot_table table = {IT_ISA_AVX2, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
-                                    q4_K, q5_K, q6_K, NULL, NULL, NULL, dot_f16, axpy_f16};
+                                    q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
+                                    kq16_f16, pv_f16};
 const it_qdot_table *it_qdot_avx2(void);
 const it_qdot_table *it_qdot_avx2(void) { return &table; }

@@ -134,82 +134,61 @@ static float q6_K(const void *w, const void *xq8, int64_t n) {
     return hsum8(acc);
 }
 
-/* ---- 16-row groups (it_qgemm16_fn): lanes are weight rows. Per block, the group's
- * weights are transposed once (16 rows x 32 bytes as unsigned bytes: Q4 nibbles, Q8_0 + 128)
- * and dotted with up to 8 tokens' activations (broadcast 4 bytes at a time into vpdpbusd),
- * giving each row's exact int32 block sum; the Q4_0 / Q8_0 offsets come off with the
- * activations' exact block sums, then one fma per block per row in block order. */
+/* ---- 16-row packed groups (it_qpack16_fn): lanes are weight rows. Per block the group's
+ * quantized bytes are loaded once (Q4 nibbles split, Q8_0 flipped to unsigned by +128) and
+ * dotted with up to 8 tokens' activations (4 bytes broadcast at a time into vpdpbusd, two
+ * independent int32 chains), giving each row's exact block sum; the Q4_0 / Q8_0 offsets
+ * come off with the activations' exact block sums, then one fma per block per row in
+ * block order: the bits of it_qdot_p16_ref. */
 enum { G_Q8_0, G_Q4_0, G_Q4_1 };
-
-/* 16 bytes at p + r * rb for rows r < nr (zeros past nr), transposed to out[q] = dword q of
- * every row (lane r): loads, a 4x4 dword transpose inside each 128-bit lane group, then a
- * 4x4 transpose of the 128-bit lanes. */
-static inline void rows16_t4(const uint8_t *p, int64_t rb, int nr, __m512i *out) {
-    __m512i a[4];
-    for (int k = 0; k < 4; k++) {
-        __m128i v[4];
-        for (int i = 0; i < 4; i++) {
-            int r = 4 * k + i;
-            v[i] = r < nr ? _mm_loadu_si128((const __m128i *)(const void *)(p + r * rb)) : _mm_setzero_si128();
-        }
-        __m512i x = _mm512_castsi128_si512(v[0]);
-        x = _mm512_inserti32x4(x, v[1], 1);
-        x = _mm512_inserti32x4(x, v[2], 2);
-        x = _mm512_inserti32x4(x, v[3], 3);
-        /* lane group j (row 4k+j): dwords q0..q3 -> lane group q: rows 4k..4k+3 */
-        a[k] = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), x);
-    }
-    __m512i t0 = _mm512_shuffle_i32x4(a[0], a[1], 0x44), t1 = _mm512_shuffle_i32x4(a[0], a[1], 0xEE);
-    __m512i t2 = _mm512_shuffle_i32x4(a[2], a[3], 0x44), t3 = _mm512_shuffle_i32x4(a[2], a[3], 0xEE);
-    out[0] = _mm512_shuffle_i32x4(t0, t2, 0x88);
-    out[1] = _mm512_shuffle_i32x4(t0, t2, 0xDD);
-    out[2] = _mm512_shuffle_i32x4(t1, t3, 0x88);
-    out[3] = _mm512_shuffle_i32x4(t1, t3, 0xDD);
-}
 #define G_TT 8
 
-static inline void g16(const uint8_t *w, int64_t rb, int nr, const uint8_t *xq, int64_t xs, int64_t T, int64_t n,
-                       float *y, int64_t ldy, const int TY) {
+static inline __m512i bcast4(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+static inline void p16(const uint8_t *wp, int64_t n, int nr, const uint8_t *xq, int64_t xs, int64_t T, float *y,
+                       int64_t ldy, const int TY) {
     const int64_t nb = n / IT_QK;
     const __mmask16 rm = (__mmask16)((1u << nr) - 1);
-    const __m512i ridx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32((int)rb));
-    const int64_t bsz = TY == G_Q8_0 ? 34 : TY == G_Q4_0 ? 18 : 20, qoff = TY == G_Q4_1 ? 4 : 2;
+    const int64_t pb = TY == G_Q8_0 ? 544 : TY == G_Q4_0 ? 288 : 320, qoff = TY == G_Q4_1 ? 64 : 32;
     const uint32_t act = TY == G_Q4_1 ? IT_GGML_Q8_1 : IT_GGML_Q8_0;
     const int64_t xbsz = TY == G_Q4_1 ? 36 : 34, xqoff = TY == G_Q4_1 ? 4 : 2, soff = it_qdot_act_scales_off(act, n);
-    const __m512i m4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+    const __m512i m4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80);
     for (int64_t t0 = 0; t0 < T; t0 += G_TT) {
         const int nt = T - t0 < G_TT ? (int)(T - t0) : G_TT;
         __m512 acc[G_TT], macc[G_TT];
         for (int t = 0; t < G_TT; t++) acc[t] = macc[t] = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *wb = w + b * bsz;
-            __m512i hdr = _mm512_mask_i32gather_epi32(zero, rm, ridx, (const void *)wb, 1);
-            const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hdr));
-            const __m512 dm = TY == G_Q4_1 ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(hdr, 16)))
+            const uint8_t *wb = wp + b * pb;
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)wb));
+            const __m512 dm = TY == G_Q4_1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wb + 32)))
                                            : _mm512_setzero_ps();
             __m512i qd[8];
             if (TY == G_Q8_0) {
-                rows16_t4(wb + qoff, rb, nr, qd);
-                rows16_t4(wb + qoff + 16, rb, nr, qd + 4);
-                for (int q = 0; q < 8; q++) qd[q] = _mm512_xor_si512(qd[q], flip);
+                for (int q = 0; q < 8; q++)
+                    qd[q] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(wb + qoff + 64 * q)), flip);
             } else {
-                rows16_t4(wb + qoff, rb, nr, qd);
                 for (int q = 0; q < 4; q++) {
-                    qd[q + 4] = _mm512_and_si512(_mm512_srli_epi32(qd[q], 4), m4);
-                    qd[q] = _mm512_and_si512(qd[q], m4);
+                    __m512i v = _mm512_loadu_si512((const void *)(wb + qoff + 64 * q));
+                    qd[q] = _mm512_and_si512(v, m4);
+                    qd[q + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
                 }
             }
             for (int t = 0; t < nt; t++) {
                 const uint8_t *xr = xq + (t0 + t) * xs, *xb = xr + b * xbsz + xqoff;
                 const float *fd = (const float *)(const void *)(xr + soff);
-                __m512i is = _mm512_setzero_si512();
-                for (int q = 0; q < 8; q++) {
-                    int32_t xv;
-                    memcpy(&xv, xb + 4 * q, 4);
-                    is = _mm512_dpbusd_epi32(is, qd[q], _mm512_set1_epi32(xv));
-                }
-                __m512 fi = _mm512_cvtepi32_ps(is);
+                __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qd[0], bcast4(xb));
+                __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qd[4], bcast4(xb + 16));
+                i0 = _mm512_dpbusd_epi32(i0, qd[1], bcast4(xb + 4));
+                i1 = _mm512_dpbusd_epi32(i1, qd[5], bcast4(xb + 20));
+                i0 = _mm512_dpbusd_epi32(i0, qd[2], bcast4(xb + 8));
+                i1 = _mm512_dpbusd_epi32(i1, qd[6], bcast4(xb + 24));
+                i0 = _mm512_dpbusd_epi32(i0, qd[3], bcast4(xb + 12));
+                i1 = _mm512_dpbusd_epi32(i1, qd[7], bcast4(xb + 28));
+                __m512 fi = _mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1));
                 if (TY == G_Q8_0) fi = _mm512_sub_ps(fi, _mm512_set1_ps(128.0f * fd[2 * nb + b]));
                 if (TY == G_Q4_0) fi = _mm512_sub_ps(fi, _mm512_set1_ps(8.0f * fd[2 * nb + b]));
                 acc[t] = _mm512_fmadd_ps(fi, _mm512_mul_ps(dw, _mm512_set1_ps(fd[b])), acc[t]);
@@ -221,17 +200,14 @@ static inline void g16(const uint8_t *w, int64_t rb, int nr, const uint8_t *xq, 
     }
 }
 
-static void q8_0_g16(const void *w, int64_t rb, int nr, const void *x, int64_t xs, int64_t T, int64_t n, float *y,
-                     int64_t ldy) {
-    g16(w, rb, nr, x, xs, T, n, y, ldy, G_Q8_0);
+static void q8_0_p16(const void *w, int64_t n, int nr, const void *x, int64_t xs, int64_t T, float *y, int64_t ldy) {
+    p16(w, n, nr, x, xs, T, y, ldy, G_Q8_0);
 }
-static void q4_0_g16(const void *w, int64_t rb, int nr, const void *x, int64_t xs, int64_t T, int64_t n, float *y,
-                     int64_t ldy) {
-    g16(w, rb, nr, x, xs, T, n, y, ldy, G_Q4_0);
+static void q4_0_p16(const void *w, int64_t n, int nr, const void *x, int64_t xs, int64_t T, float *y, int64_t ldy) {
+    p16(w, n, nr, x, xs, T, y, ldy, G_Q4_0);
 }
-static void q4_1_g16(const void *w, int64_t rb, int nr, const void *x, int64_t xs, int64_t T, int64_t n, float *y,
-                     int64_t ldy) {
-    g16(w, rb, nr, x, xs, T, n, y, ldy, G_Q4_1);
+static void q4_1_p16(const void *w, int64_t n, int nr, const void *x, int64_t xs, int64_t T, float *y, int64_t ldy) {
+    p16(w, n, nr, x, xs, T, y, ldy, G_Q4_1);
 }
 
 static float dot_f16(const uint16_t *a, const float *b, int64_t n) {
@@ -253,7 +229,49 @@ static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
     for (; i < n; i++) y[i] += a * half(x[i]);
 }
 
+static void kq16_f16(const uint16_t *kt, const float *q, int64_t hd, float *s) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t d = 0;
+    for (; d + 4 <= hd; d += 4) {
+        a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16))), a0);
+        a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16 + 16))), a1);
+        a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16 + 32))), a2);
+        a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16 + 48))), a3);
+    }
+    for (; d < hd; d++)
+        a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16))), a0);
+    _mm512_storeu_ps(s, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
+    int64_t k = 0;
+    for (; k + 64 <= hd; k += 64) { /* 64 outputs in registers across all n rows */
+        __m512 o0 = _mm512_loadu_ps(out + k), o1 = _mm512_loadu_ps(out + k + 16), o2 = _mm512_loadu_ps(out + k + 32),
+               o3 = _mm512_loadu_ps(out + k + 48);
+        for (int64_t i = 0; i < n; i++) {
+            const uint16_t *r = v + i * stride + k;
+            __m512 pi = _mm512_set1_ps(p[i]);
+            o0 = _mm512_fmadd_ps(pi, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)r)), o0);
+            o1 = _mm512_fmadd_ps(pi, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r + 16))), o1);
+            o2 = _mm512_fmadd_ps(pi, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r + 32))), o2);
+            o3 = _mm512_fmadd_ps(pi, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r + 48))), o3);
+        }
+        _mm512_storeu_ps(out + k, o0);
+        _mm512_storeu_ps(out + k + 16, o1);
+        _mm512_storeu_ps(out + k + 32, o2);
+        _mm512_storeu_ps(out + k + 48, o3);
+    }
+    for (; k < hd; k += 16) {
+        __mmask16 m = hd - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (hd - k)) - 1);
+        __m512 o = _mm512_maskz_loadu_ps(m, out + k);
+        for (int64_t i = 0; i < n; i++)
+            o = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v + i * stride + k)), o);
+        _mm512_mask_storeu_ps(out + k, m, o);
+    }
+}
+
 static const it_qdot_table table = {IT_ISA_AVX512, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
-                                    q4_K, q5_K, q6_K, q8_0_g16, q4_0_g16, q4_1_g16, dot_f16, axpy_f16};
+                                    q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
+                                    kq16_f16, pv_f16};
 const it_qdot_table *it_qdot_avx512(void);
 const it_qdot_table *it_qdot_avx512(void) { return &table; }

@@ -1,0 +1,93 @@
+/*
+ * pack.c: it_llm_model_pack: copies the model's Q8_0 / Q4_0 / Q4_1 matrices into the
+ * 16-row group layout of qdot.h (it_qpack16) when the chosen qdot tier has kernels for it.
+ * The group kernels read each weight block once for up to 8 tokens and keep one row per
+ * SIMD lane, so decode (one token), batched decode (a token per sequence) and prompt
+ * chunks all run on them, with the same bits for a (row, token) pair whatever the batch.
+ *
+ * The copy takes as many bytes as the tensors; the mapping's pages of the packed tensors
+ * are given back to the page cache afterwards (the embedding table stays readable from
+ * the mapping: the output matrix of a tied model is packed, the lookups read rows).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kernels/qdot.h"
+#include "llm/model.h"
+
+static it_qpack16_fn kernel_for(const it_qdot_table *t, uint32_t type) {
+    switch (type) {
+    case IT_GGML_Q8_0: return t->q8_0_p16;
+    case IT_GGML_Q4_0: return t->q4_0_p16;
+    case IT_GGML_Q4_1: return t->q4_1_p16;
+    default: return NULL;
+    }
+}
+
+/* the matrices that the forward pass multiplies with (forward.c's matmul calls) */
+static size_t list(it_llm_model *m, it_llm_weight **out) {
+    size_t k = 0;
+    for (int64_t i = 0; i < m->hp.n_layer; i++) {
+        it_llm_layer *L = &m->layers[i];
+        it_llm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t j = 0; j < sizeof ws / sizeof ws[0]; j++)
+            if (out) out[k++] = ws[j];
+            else k++;
+    }
+    if (out) out[k] = &m->output;
+    return k + 1;
+}
+
+/* give the mapping's whole pages inside [p, p + n) back (clean, file-backed: they read
+ * back in from the file if touched again) */
+static void release(const void *p, size_t n) {
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0) return;
+    uintptr_t lo = ((uintptr_t)p + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1), hi = ((uintptr_t)p + n) & ~((uintptr_t)ps - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+int it_llm_model_pack(it_llm_model *m, it_err *e) {
+    const it_qdot_table *t = it_qdot();
+    if (m->packed_mem || !m->layers) return 0;
+    size_t n = list(m, NULL);
+    it_llm_weight **ws = malloc(n * sizeof *ws);
+    if (!ws) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    list(m, ws);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const it_llm_weight *w = ws[i];
+        int64_t b;
+        if (!w->data || !kernel_for(t, w->type) || (b = it_qpack16_bytes(w->type, w->n_out, w->n_in)) < 0) continue;
+        total += ((size_t)b + 63) & ~(size_t)63;
+    }
+    if (!total) {
+        free(ws);
+        return 0;
+    }
+    uint8_t *mem = it_malloc(total);
+    if (!mem) {
+        free(ws);
+        return it_fail(e, INGOT_ERR_NOMEM, "out of memory for the packed weights (%zu bytes)", total);
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        it_llm_weight *w = ws[i];
+        int64_t b;
+        if (!w->data || !kernel_for(t, w->type) || (b = it_qpack16_bytes(w->type, w->n_out, w->n_in)) < 0) continue;
+        it_qpack16(w->type, w->data, w->row_bytes, w->n_out, w->n_in, mem + off);
+        w->packed = mem + off;
+        off += ((size_t)b + 63) & ~(size_t)63;
+    }
+    if (m->gguf && m->gguf->map && (!m->format || strcmp(m->format, "hf"))) /* file-backed pages only: an
+                                                      HF folder's GGUF is anonymous memory */
+        for (size_t i = 0; i < n; i++)
+            if (ws[i]->packed) release(ws[i]->data, (size_t)(ws[i]->row_bytes * ws[i]->n_out));
+    free(ws);
+    m->packed_mem = mem;
+    m->packed_bytes = total;
+    return 0;
+}
