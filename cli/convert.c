@@ -2,6 +2,7 @@
  * convert.c: `ingot convert` and `ingot quantize`, thin argument parsers over
  * include/ingot_llm.h.
  *   ingot convert --from llama2c MODEL.bin --tokenizer TOK.bin -o OUT.gguf
+ *   ingot convert --from hf HF_FOLDER -o OUT.gguf
  *   ingot quantize IN.gguf OUT.gguf TYPE [-t THREADS]
  */
 #include <stdio.h>
@@ -13,7 +14,8 @@
 #include "llm_cmds.h"
 
 static int convert_usage(FILE *f) {
-    fprintf(f, "usage: ingot convert --from llama2c MODEL.bin --tokenizer TOK.bin -o OUT.gguf\n");
+    fprintf(f, "usage: ingot convert --from llama2c MODEL.bin --tokenizer TOK.bin -o OUT.gguf\n"
+               "       ingot convert --from hf HF_FOLDER -o OUT.gguf\n");
     return 2;
 }
 
@@ -33,15 +35,24 @@ int cmd_convert(int argc, char **argv) {
         }
     }
     if (!from || !model || !out) return convert_usage(stderr);
+    char err[512];
+    if (!strcmp(from, "hf")) {
+        ingot_status hs = ingot_convert_hf(model, out, err, sizeof err);
+        if (hs != INGOT_OK) {
+            fprintf(stderr, "ingot convert: %s (%s)\n", err, ingot_status_str(hs));
+            return 1;
+        }
+        fprintf(stderr, "ingot convert: wrote %s\n", out);
+        return 0;
+    }
     if (strcmp(from, "llama2c")) {
-        fprintf(stderr, "ingot convert: unsupported source format '%s' (supported: llama2c)\n", from);
+        fprintf(stderr, "ingot convert: unsupported source format '%s' (supported: llama2c, hf)\n", from);
         return 2;
     }
     if (!tok) {
         fprintf(stderr, "ingot convert: --from llama2c needs --tokenizer TOK.bin\n");
         return 2;
     }
-    char err[512];
     ingot_status st = ingot_convert_llama2c(model, tok, out, err, sizeof err);
     if (st != INGOT_OK) {
         fprintf(stderr, "ingot convert: %s (%s)\n", err, ingot_status_str(st));

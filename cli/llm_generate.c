@@ -250,6 +250,16 @@ int cmd_llm_bench(int argc, char **argv) {
     printf("| %s | %s | %lld | %.2f | %d | tg%d | %.2f ± %.2f |\n", info.name, info.arch, (long long)info.n_params,
            (double)info.weight_bytes / (1 << 20), nt, n_g, tgm, tgs);
     if (json) {
+        /* peak resident memory of this process (VmHWM: the mapping of this image only, not
+         * what a parent had before exec) */
+        double hwm = -1;
+        FILE *sf = fopen("/proc/self/status", "r");
+        if (sf) {
+            char line[256];
+            while (fgets(line, sizeof line, sf))
+                if (!strncmp(line, "VmHWM:", 6)) hwm = atof(line + 6) / 1024.0;
+            fclose(sf);
+        }
         const char *b = strrchr(model, '/');
         printf("{\"model\": \"");
         for (const char *s = b ? b + 1 : model; *s; s++) {
@@ -257,8 +267,8 @@ int cmd_llm_bench(int argc, char **argv) {
             if ((unsigned char)*s >= 0x20) putchar(*s);
         }
         printf("\", \"arch\": \"%s\", \"threads\": %d, \"n_prompt\": %d, \"n_gen\": %d, \"reps\": %d, "
-               "\"pp_tps\": %.3f, \"pp_tps_sd\": %.3f, \"tg_tps\": %.3f, \"tg_tps_sd\": %.3f}\n",
-               info.arch, nt, n_p, n_g, reps, ppm, pps, tgm, tgs);
+               "\"pp_tps\": %.3f, \"pp_tps_sd\": %.3f, \"tg_tps\": %.3f, \"tg_tps_sd\": %.3f, \"peak_rss_mib\": %.1f}\n",
+               info.arch, nt, n_p, n_g, reps, ppm, pps, tgm, tgs, hwm);
     }
     rc = 0;
     goto done;

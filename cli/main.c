@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "llm_cmds.h"
@@ -33,6 +34,7 @@ static void usage(FILE *f) {
             "  bench MODEL.gguf [-t THREADS] [-p 512] [-n 128] [--reps R] [--json]\n"
             "                                   LLM prompt processing and generation tokens/s\n"
             "  convert --from llama2c MODEL.bin --tokenizer TOK.bin -o OUT.gguf\n"
+            "  convert --from hf HF_FOLDER -o OUT.gguf\n"
             "                                   write a llama.cpp-compatible GGUF\n"
             "  serve [--host H] [--port P] [--model PATH[:NAME]]... [--models-dir DIR] [--api-key K]\n"
             "        [--threads N] [--max-batch N] [--max-queue-delay-us N] [--log-format text|json]\n"
@@ -64,7 +66,10 @@ int main(int argc, char **argv) {
         /* GGUF files and llama2.c checkpoints are LLMs: tokens/s; anything else latency */
         const char *m = cli_model(argc - 1, argv + 1);
         size_t l = m ? strlen(m) : 0;
-        if (l > 5 && (!strcmp(m + l - 5, ".gguf") || !strcmp(m + l - 4, ".bin"))) return cmd_llm_bench(argc - 1, argv + 1);
+        struct stat sb; /* a folder: a Hugging Face LLM (converted in memory) */
+        if ((l > 5 && (!strcmp(m + l - 5, ".gguf") || !strcmp(m + l - 4, ".bin"))) ||
+            (m && stat(m, &sb) == 0 && S_ISDIR(sb.st_mode)))
+            return cmd_llm_bench(argc - 1, argv + 1);
         return cmd_bench(argc - 1, argv + 1);
     }
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);

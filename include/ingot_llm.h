@@ -31,6 +31,19 @@ extern "C" {
  * llama2.c RoPE rotates adjacent pairs, like llama.cpp's "llama" rope). */
 ingot_status ingot_convert_llama2c(const char *model, const char *tok, const char *out, char *err, size_t errlen);
 
+/* Convert a Hugging Face model folder (config.json with LlamaForCausalLM,
+ * MistralForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM; model.safetensors or its
+ * shards with model.safetensors.index.json; tokenizer.json; optionally
+ * tokenizer_config.json, chat_template.jinja, generation_config.json) to a GGUF file at out
+ * (written through a temporary file, then renamed), as llama.cpp's convert_hf_to_gguf.py
+ * writes it: F32/F16/BF16 weights kept in their dtype (1-D tensors as F32), llama.cpp's
+ * key and tensor names, llama-architecture q/k rows permuted to interleaved RoPE pairs,
+ * the tokenizer as "gpt2" (byte-level BPE, with merges and tokenizer.ggml.pre) or "llama"
+ * (SentencePiece-style BPE with byte fallback, with scores). ingot_llm_load also accepts
+ * such a folder directly (converted in memory). Errors name the file and the field or
+ * tensor at fault. */
+ingot_status ingot_convert_hf(const char *dir, const char *out, char *err, size_t errlen);
+
 /* Quantize the GGUF file in to out. type: "F32", "F16", "BF16", "Q8_0",
  * "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K" or "Q6_K"
  * (case-insensitive). Like llama-quantize without an importance matrix: 2-D+
@@ -48,8 +61,9 @@ ingot_status ingot_quantize_gguf(const char *in, const char *out, const char *ty
 
 typedef struct ingot_llm ingot_llm;
 
-/* Load a GGUF model, or a llama2.c checkpoint when tokenizer (its tok.bin) is given and
- * the file is not GGUF. Weights stay in the read-only mapping. Unknown architectures,
+/* Load a GGUF model, a Hugging Face model folder (see ingot_convert_hf; converted to GGUF in
+ * memory), or a llama2.c checkpoint when tokenizer (its tok.bin) is given and the file is
+ * not GGUF. Weights stay in the read-only mapping. Unknown architectures,
  * tensor types or missing tensors fail with a message naming them. *out is NULL on
  * failure. The caller owns *out (ingot_llm_free). Any thread. */
 ingot_status ingot_llm_load(const char *path, const char *tokenizer, ingot_llm **out, char *err, size_t errlen);
@@ -59,7 +73,7 @@ void ingot_llm_free(ingot_llm *m);
 typedef struct ingot_llm_info {
     const char *arch;          /* general.architecture ("llama") */
     const char *name;          /* general.name or the file name */
-    const char *format;        /* "gguf" | "llama2c" */
+    const char *format;        /* "gguf" | "llama2c" | "hf" (a Hugging Face folder) */
     const char *chat_template; /* NULL when the file has none */
     int64_t n_ctx_train, n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff;
     int64_t n_params;          /* weights counted over the tensors used */
@@ -95,7 +109,13 @@ typedef struct ingot_llm_ctx_params {
     int n_threads;   /* 0: all cores */
     int64_t n_batch; /* prompt tokens per forward pass in ingot_llm_generate; 0: 512 */
     int kv_f32;      /* 1: f32 KV cache (default f16) */
+    int64_t n_kv_blocks; /* KV pool size in blocks of INGOT_LLM_KV_BLOCK positions shared by
+                            all sequences; 0: n_seq full contexts */
+    int prefix_cache;    /* 1: full blocks of computed tokens are kept, addressed by a hash of
+                            the token prefix they end, for ingot_llm_seq_match_prefix */
 } ingot_llm_ctx_params;
+
+#define INGOT_LLM_KV_BLOCK 16
 
 void ingot_llm_ctx_params_default(ingot_llm_ctx_params *p);
 /* Create a context (the KV cache is allocated here). The model must outlive it. The
@@ -118,6 +138,23 @@ const char *ingot_llm_ctx_error(const ingot_llm_ctx *c);
  * on the rest of the batch. A position past n_ctx is INGOT_ERR_LIMIT. */
 ingot_status ingot_llm_decode(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
                               const int32_t *seq, const uint8_t *want_logits, float *logits);
+/* Prefix cache (ingot_llm_ctx_params.prefix_cache): sequence seq is cleared, then takes
+ * the cached KV blocks matching the longest whole-block prefix of tokens[0..n) - blocks
+ * computed by any sequence, running or finished, shared by reference, not copied.
+ * Returns the positions it now holds (0 without the cache); the caller decodes the rest
+ * from there. Pass n = prompt length - 1 to keep one token to decode for logits. Cached
+ * blocks no sequence uses are evicted least recently used first when the pool needs them. */
+int64_t ingot_llm_seq_match_prefix(ingot_llm_ctx *c, int seq, const int32_t *tokens, int64_t n);
+
+typedef struct ingot_llm_kv_stats {
+    int64_t total;        /* blocks in the pool */
+    int64_t used;         /* held by sequences */
+    int64_t cached_idle;  /* cached blocks no sequence holds (evictable) */
+    int64_t available;    /* free + evictable: what new positions can take */
+    uint64_t prefix_queries, prefix_hits; /* blocks looked up / found by match_prefix */
+} ingot_llm_kv_stats;
+void ingot_llm_kv_get_stats(const ingot_llm_ctx *c, ingot_llm_kv_stats *st);
+
 /* Keep only the first len positions of sequence seq (0 clears it). */
 ingot_status ingot_llm_seq_truncate(ingot_llm_ctx *c, int seq, int64_t len);
 /* Sequence dst becomes a copy of the first len positions of sequence src (len <= its
@@ -149,7 +186,8 @@ typedef struct ingot_llm_gen_params {
     int32_t n_logit_bias;
     const char *const *stop; /* stop strings: generation ends before the first occurrence */
     int n_stop;
-    int32_t n_logprobs;   /* top-N log-probs per token in the callback (0..20) */
+    int32_t n_logprobs;   /* top-N log-probs per token in the callback (0..20); -1: no log-probs at all,
+                           * not even the chosen token's (one pass over the vocabulary less) */
     int add_special;      /* add BOS etc. to the prompt (default 1) */
     int parse_special;    /* control-token texts in the prompt become tokens (default 0) */
     int ignore_eos;       /* keep going past end-of-generation tokens */

@@ -1,6 +1,6 @@
 /*
  * convert.c: the model-file tools of include/ingot_llm.h: llama2.c -> GGUF
- * conversion and GGUF quantization.
+ * and Hugging Face folder -> GGUF (llm/hf.c) conversion, and GGUF quantization.
  *
  * Conversion maps the checkpoint and writes its tensors straight from the
  * mapping (no copy) under llama.cpp's tensor names, with the vocabulary
@@ -21,6 +21,7 @@
 #include "formats/llama2c.h"
 #include "formats/onnx/onnx.h" /* it_map_file */
 #include "ingot_llm.h"
+#include "llm/hf.h"
 #include "tensor/quant.h"
 
 /* llama.cpp's token types and file types */
@@ -179,6 +180,14 @@ fail:
     return finish(st, &e, err, errlen);
 }
 
+/* ---- Hugging Face folder -> GGUF (llm/hf.c) ---- */
+
+ingot_status ingot_convert_hf(const char *dir, const char *out, char *err, size_t errlen) {
+    it_err e = {{0}};
+    if (!dir || !out) return finish(it_fail(&e, INGOT_ERR_INVALID_ARG, "NULL path"), &e, err, errlen);
+    return finish(it_hf_convert_file(dir, out, &e), &e, err, errlen);
+}
+
 /* ---- quantization ---- */
 
 typedef struct qtensor {
@@ -322,8 +331,9 @@ ingot_status ingot_quantize_gguf(const char *in, const char *out, const char *ty
         const it_gguf_tensor *t = &g.tensors[i];
         uint32_t ty = pick_type(&g, t, (uint32_t)base);
         if (t->ndim > 4) { st = it_fail(&e, INGOT_ERR_UNSUPPORTED, "tensor '%s' has %d dims (GGUF writers allow 4)", t->name, t->ndim); goto fail; }
-        if (ty != t->type && !is_float_type(t->type)) {
-            st = it_fail(&e, INGOT_ERR_UNSUPPORTED, "tensor '%s' is %s: requantizing is not supported (start from F32, F16 or BF16)",
+        if (ty != t->type && !is_float_type(t->type) && !is_float_type(ty)) { /* dequantizing is fine */
+            st = it_fail(&e, INGOT_ERR_UNSUPPORTED, "tensor '%s' is %s: requantizing is not supported (start from F32, F16 or BF16, "
+                         "or dequantize to one of them first)",
                          t->name, it_ggml_type_name(t->type));
             goto fail;
         }

@@ -55,6 +55,7 @@ ingot_status ingot_llm_load(const char *path, const char *tokenizer, ingot_llm *
     ingot_llm *l = calloc(1, sizeof *l);
     if (!l) return finish(it_fail(&e, INGOT_ERR_NOMEM, "out of memory"), &e, err, errlen);
     int st = it_llm_model_load(path, tokenizer, &l->m, &e);
+    if (!st && (st = it_llm_model_pack(l->m, &e))) it_llm_model_free(l->m);
     if (st) {
         char tmp[sizeof e.msg];
         memcpy(tmp, e.msg, sizeof tmp);
@@ -142,8 +143,10 @@ ingot_status ingot_llm_ctx_create(const ingot_llm *l, const ingot_llm_ctx_params
     c->m = l;
     c->n_batch = d.n_batch;
     if (d.n_ctx <= 0) d.n_ctx = l->m->hp.n_ctx_train < 4096 ? l->m->hp.n_ctx_train : 4096;
-    it_llm_ctx_params cp = {d.n_ctx, d.n_seq, d.n_threads, d.kv_f32, 0};
+    if (d.n_kv_blocks < 0) d.n_kv_blocks = 0;
+    it_llm_ctx_params cp = {d.n_ctx, d.n_seq, d.n_threads, d.kv_f32, d.n_kv_blocks};
     int st = it_llm_ctx_create(l->m, &cp, &c->c, &e);
+    if (!st && d.prefix_cache) st = it_kv_prefix_enable(&c->c->kv, &e);
     if (!st) {
         c->logits = malloc((size_t)l->m->hp.n_vocab * sizeof *c->logits);
         if (!c->logits) st = it_fail(&e, INGOT_ERR_NOMEM, "out of memory");
@@ -177,7 +180,32 @@ ingot_status ingot_llm_decode(ingot_llm_ctx *c, int64_t n, const int32_t *tokens
     it_llm_batch b = {n, tokens, pos, seq, want_logits};
     for (int64_t i = 0; i < n && tokens && seq; i++)
         if (seq[i] == 0) c->n_toks = 0; /* sequence 0 changed outside generate: no prefix reuse */
-    return (ingot_status)it_llm_decode(c->c, &b, logits, &c->err);
+    int st = it_llm_decode(c->c, &b, logits, &c->err);
+    if (!st && c->c->kv.prefix && tokens && pos && seq) /* the positions now computed, in runs */
+        for (int64_t i = 0; i < n;) {
+            int64_t j = i + 1;
+            while (j < n && seq[j] == seq[i] && pos[j] == pos[j - 1] + 1) j++;
+            it_kv_prefix_note(&c->c->kv, seq[i], pos[i], tokens + i, j - i);
+            i = j;
+        }
+    return (ingot_status)st;
+}
+
+int64_t ingot_llm_seq_match_prefix(ingot_llm_ctx *c, int seq, const int32_t *tokens, int64_t n) {
+    if (!c || seq < 0 || seq >= c->c->kv.n_seq) return 0;
+    if (seq == 0) c->n_toks = 0;
+    return it_kv_prefix_match(&c->c->kv, seq, tokens, n);
+}
+
+void ingot_llm_kv_get_stats(const ingot_llm_ctx *c, ingot_llm_kv_stats *st) {
+    memset(st, 0, sizeof *st);
+    if (!c) return;
+    const it_kv_cache *kv = &c->c->kv;
+    st->total = kv->n_blocks;
+    it_kv_usage(kv, &st->used, &st->cached_idle);
+    st->available = kv->n_free;
+    st->prefix_queries = kv->queries;
+    st->prefix_hits = kv->hits;
 }
 
 ingot_status ingot_llm_seq_truncate(ingot_llm_ctx *c, int seq, int64_t len) {

@@ -9,11 +9,15 @@
 extern const it_llm_arch it_llm_arch_llama;
 extern const it_llm_arch it_llm_arch_qwen2;
 extern const it_llm_arch it_llm_arch_qwen3;
+extern const it_llm_arch it_llm_arch_phi3;
+extern const it_llm_arch it_llm_arch_gemma3;
 
 static const it_llm_arch *const archs[] = {
     &it_llm_arch_llama,
     &it_llm_arch_qwen2,
     &it_llm_arch_qwen3,
+    &it_llm_arch_phi3,
+    &it_llm_arch_gemma3,
 };
 
 const it_llm_arch *it_llm_arch_find(const char *name, size_t len) {
@@ -22,4 +26,4 @@ const it_llm_arch *it_llm_arch_find(const char *name, size_t len) {
     return NULL;
 }
 
-const char *it_llm_arch_names(void) { return "llama, qwen2, qwen3"; }
+const char *it_llm_arch_names(void) { return "llama, qwen2, qwen3, phi3, gemma3"; }

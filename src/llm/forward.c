@@ -1,9 +1,12 @@
 /*
  * forward.c: the batched transformer forward pass shared by every architecture
- * descriptor, over the paged KV cache: embeddings, per layer RMSNorm -> q/k/v projections
- * (+bias, per-head q/k norm) -> RoPE -> cache write -> causal attention with grouped KV
- * heads -> output projection -> residual -> RMSNorm -> gated FFN (SiLU/GELU) -> residual,
- * then the final norm and the vocabulary projection for the tokens that ask for logits.
+ * descriptor, over the paged KV cache: embeddings (optionally scaled), per layer RMSNorm ->
+ * q/k/v projections (+bias, per-head q/k norm) -> RoPE -> cache write -> causal attention
+ * with grouped KV heads (optionally limited to a sliding window, with soft-capped scores)
+ * -> output projection -> (post-norm) -> residual -> RMSNorm -> gated FFN (SiLU/GELU) ->
+ * (post-norm) -> residual, then the final norm, the vocabulary projection for the tokens
+ * that ask for logits and optional logit soft-capping. Sliding-window layers may use their
+ * own RoPE table (gemma3's local base); the KV cache still keeps every position.
  *
  * Batch invariance: every matrix product is computed row by row (one weight row against one
  * token row) by a fixed kernel, and attention per (token, head) reads only the cache of its
@@ -30,7 +33,8 @@ static int grow(it_llm_ctx *c, int64_t T, it_err *e) {
     const int64_t D = h->n_embd, qd = h->n_head * h->head_dim, kvd = h->n_head_kv * h->head_dim;
     int64_t wide = D > qd ? D : qd;
     float **bufs[] = {&c->x, &c->xn, &c->q, &c->k, &c->v, &c->att, &c->ffa, &c->ffb, &c->rope};
-    int64_t widths[] = {D, wide, qd, kvd, kvd, qd, h->n_ff, h->n_ff, h->n_rot > 0 ? h->n_rot : 2};
+    /* rope: two tables per token (global and sliding-window layers) */
+    int64_t widths[] = {D, wide, qd, kvd, kvd, qd, h->n_ff, h->n_ff, 2 * (h->n_rot > 0 ? h->n_rot : 2)};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         int64_t n;
         if (!it_mul_ok(T, widths[i], &n) || n > IT_LIMIT_ELEMENTS)
@@ -126,7 +130,20 @@ typedef struct mm_job {
     int64_t ldy;
     it_qdot_fn qf;
     it_qdot4_fn qf4;
+    it_qpack16_fn pf; /* w->packed: 16-row groups */
 } mm_job;
+
+/* groups g0..g1 of a packed weight */
+static void mm_groups(void *arg, int64_t g0, int64_t g1, int tid) {
+    const mm_job *j = arg;
+    const it_llm_weight *w = j->w;
+    const int64_t gb = it_qpack16_group_bytes(w->type, w->n_in);
+    (void)tid;
+    for (int64_t g = g0; g < g1; g++) {
+        int64_t r0 = g * 16, nr = w->n_out - r0 < 16 ? w->n_out - r0 : 16;
+        j->pf((const uint8_t *)w->packed + g * gb, w->n_in, (int)nr, j->xq, j->xq_rb, j->T, j->y + r0, j->ldy);
+    }
+}
 
 static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
     const mm_job *j = arg;
@@ -161,9 +178,11 @@ static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
 }
 
 /* The integer kernel for a weight type and the activation block type it takes. */
-static it_qdot_fn qdot_for(const it_llm_ctx *c, uint32_t type, uint32_t *act, it_qdot4_fn *f4) {
+static it_qdot_fn qdot_for(const it_llm_ctx *c, uint32_t type, uint32_t *act, it_qdot4_fn *f4, it_qpack16_fn *pf) {
     *act = IT_GGML_Q8_0;
     *f4 = NULL;
+    if (pf) *pf = type == IT_GGML_Q8_0 ? c->qt->q8_0_p16 : type == IT_GGML_Q4_0 ? c->qt->q4_0_p16
+                : type == IT_GGML_Q4_1 ? c->qt->q4_1_p16 : NULL;
     switch (type) {
     case IT_GGML_Q8_0: *f4 = c->qt->q8_0_x4; return c->qt->q8_0;
     case IT_GGML_Q4_0: *f4 = c->qt->q4_0_x4; return c->qt->q4_0;
@@ -182,8 +201,8 @@ static it_qdot_fn qdot_for(const it_llm_ctx *c, uint32_t type, uint32_t *act, it
 static void matmul(it_llm_ctx *c, const it_llm_weight *w, const float *x, int64_t ldx, int64_t T, float *y,
                    int64_t ldy, int *xq_ready) {
     uint32_t act;
-    mm_job j = {c, w, x, ldx, NULL, 0, T, y, ldy, NULL, NULL};
-    j.qf = qdot_for(c, w->type, &act, &j.qf4);
+    mm_job j = {c, w, x, ldx, NULL, 0, T, y, ldy, NULL, NULL, NULL};
+    j.qf = qdot_for(c, w->type, &act, &j.qf4, w->packed ? &j.pf : NULL);
     if (j.qf) {
         int slot = act == IT_GGML_Q8_1;
         uint8_t *buf = slot ? c->xq1 : c->xq;
@@ -192,6 +211,14 @@ static void matmul(it_llm_ctx *c, const it_llm_weight *w, const float *x, int64_
         if (!(*xq_ready & (1 << slot)))
             for (int64_t t = 0; t < T; t++) it_qdot_quant_act(act, x + t * ldx, w->n_in, buf + t * j.xq_rb);
         *xq_ready |= 1 << slot;
+    }
+    if (j.pf) {
+        const int64_t ng = (w->n_out + 15) / 16;
+        int64_t gg = ng / ((int64_t)c->nthreads * 4);
+        if (gg < 1) gg = 1;
+        if (T * w->n_out * w->n_in < 65536 || c->nthreads == 1) mm_groups(&j, 0, ng, 0);
+        else it_parallel_for(c->tp, ng, gg, mm_groups, &j);
+        return;
     }
     int64_t grain = w->n_out / ((int64_t)c->nthreads * 4);
     if (grain < 4) grain = 4;
@@ -242,6 +269,8 @@ typedef struct attn_job {
     const it_llm_batch *b;
     int64_t layer;
     float scale;
+    float softcap;  /* scores become softcap * tanh(score / softcap); 0: none */
+    int64_t window; /* attend to the last `window` positions (this one included); 0: all */
 } attn_job;
 
 static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
@@ -255,29 +284,46 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
         int64_t t = i / h->n_head, hh = i % h->n_head, g = hh / group;
         int s = j->b->seq[t];
         int64_t np = (int64_t)j->b->pos[t] + 1;
+        int64_t p0 = j->window > 0 && np > j->window ? np - j->window : 0;
         const float *q = c->q + t * qd + hh * hd;
-        float *out = sc + np;
+        const int64_t b0 = p0 / IT_KV_BLOCK, b1 = (np - 1) / IT_KV_BLOCK;
+        float *out = sc + (b1 + 1) * IT_KV_BLOCK; /* after the scores of whole blocks */
+        /* q . k for whole blocks of 16 positions (K blocks are transposed) */
+        for (int64_t blk = b0; blk <= b1; blk++) {
+            const void *kb = it_kv_block(kv, kv->k, j->layer, s, blk * IT_KV_BLOCK);
+            float *sb = sc + blk * IT_KV_BLOCK;
+            if (kv->f16) {
+                c->qt->kq16_f16((const uint16_t *)kb + g * hd * IT_KV_BLOCK, q, hd, sb);
+            } else {
+                const float *kt = (const float *)kb + g * hd * IT_KV_BLOCK;
+                for (int jj = 0; jj < IT_KV_BLOCK; jj++) {
+                    float d = 0;
+                    for (int64_t k = 0; k < hd; k++) d += q[k] * kt[k * IT_KV_BLOCK + jj];
+                    sb[jj] = d;
+                }
+            }
+        }
         float mx = -INFINITY;
-        for (int64_t p = 0; p < np; p++) {
-            const void *kp = it_kv_entry(kv, kv->k, j->layer, s, p);
-            float d = kv->f16 ? c->qt->dot_f16((const uint16_t *)kp + g * hd, q, hd)
-                              : c->kt->sdot((const float *)kp + g * hd, q, hd);
-            sc[p] = d * j->scale;
+        for (int64_t p = p0; p < np; p++) {
+            sc[p] = sc[p] * j->scale;
+            if (j->softcap > 0) sc[p] = j->softcap * tanhf(sc[p] / j->softcap);
             if (sc[p] > mx) mx = sc[p];
         }
         float sum = 0;
-        for (int64_t p = 0; p < np; p++) {
+        for (int64_t p = p0; p < np; p++) {
             sc[p] = expf(sc[p] - mx);
             sum += sc[p];
         }
         memset(out, 0, (size_t)hd * sizeof *out);
-        for (int64_t p = 0; p < np; p++) {
-            const void *vp = it_kv_entry(kv, kv->v, j->layer, s, p);
-            if (kv->f16) c->qt->axpy_f16(out, sc[p], (const uint16_t *)vp + g * hd, hd);
-            else {
-                const float *vf = (const float *)vp + g * hd;
-                for (int64_t k = 0; k < hd; k++) out[k] += sc[p] * vf[k];
-            }
+        for (int64_t blk = b0; blk <= b1; blk++) { /* the block's positions in [p0, np), in order */
+            int64_t a = blk * IT_KV_BLOCK > p0 ? blk * IT_KV_BLOCK : p0, z = (blk + 1) * IT_KV_BLOCK < np ? (blk + 1) * IT_KV_BLOCK : np;
+            const void *vp = it_kv_entry(kv, kv->v, j->layer, s, a);
+            if (kv->f16) c->qt->pv_f16((const uint16_t *)vp + g * hd, kv->kv_dim, sc + a, z - a, hd, out);
+            else
+                for (int64_t p = a; p < z; p++) {
+                    const float *vf = (const float *)vp + (p - a) * kv->kv_dim + g * hd;
+                    for (int64_t k = 0; k < hd; k++) out[k] += sc[p] * vf[k];
+                }
         }
         float inv = 1.0f / sum;
         float *dst = c->att + t * qd + hh * hd;
@@ -286,6 +332,15 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
 }
 
 /* ---------------------------------------------------------------- decode */
+
+/* RMSNorm of a block output (rows of c->xn) before the residual add, when w is present. */
+static void post_norm(it_llm_ctx *c, const it_llm_weight *w, int64_t T, float *vt) {
+    if (!w->data) return;
+    const it_llm_hparams *h = &c->m->hp;
+    const int64_t D = h->n_embd, qd = h->n_head * h->head_dim, wide = D > qd ? D : qd;
+    const float *wf = vec_f32(w, vt);
+    for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->xn + t * wide, wf, D, h->norm_eps, h->norm_plus1);
+}
 
 static int check_batch(it_llm_ctx *c, const it_llm_batch *b, int64_t *n_out, it_err *e) {
     const it_llm_hparams *h = &c->m->hp;
@@ -347,19 +402,30 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
     const int64_t T = b->n, D = h->n_embd, hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
     const int64_t wide = D > qd ? D : qd, half = h->n_rot / 2;
     if ((st = grow(c, T, e))) return st;
-    const int plus1 = (m->arch->flags & IT_ARCH_NORM_PLUS1) != 0;
+    const int plus1 = h->norm_plus1;
     float *vt = c->tscratch; /* thread 0's scratch: 1-D weights outside parallel regions */
+    /* per token: cos/sin of the global layers, then of the sliding-window layers. LongRoPE
+     * factors are chosen by the context's size, as llama.cpp does. */
+    const int64_t rw = half > 0 ? 2 * half : 2;
+    const float *inv_g = m->rope_inv_freq_long && c->kv.n_ctx > h->rope_orig_ctx ? m->rope_inv_freq_long
+                                                                                 : m->rope_inv_freq;
+    const float *inv_s = m->rope_inv_freq_swa;
 
     for (int64_t t = 0; t < T; t++) {
         it_dequant_row(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + b->token[t] * m->tok_embd.row_bytes,
                        c->x + t * D, D);
         if (h->embd_scale != 1)
             for (int64_t i = 0; i < D; i++) c->x[t * D + i] *= h->embd_scale;
-        float *cs = c->rope + t * (half > 0 ? 2 * half : 2);
+        float *cs = c->rope + t * 2 * rw;
         for (int64_t i = 0; i < half; i++) {
-            float th = (float)b->pos[t] * m->rope_inv_freq[i];
+            float th = (float)b->pos[t] * inv_g[i];
             cs[2 * i] = cosf(th) * m->rope_mscale;
             cs[2 * i + 1] = sinf(th) * m->rope_mscale;
+        }
+        for (int64_t i = 0; inv_s && i < half; i++) { /* no scaling on the local layers */
+            float th = (float)b->pos[t] * inv_s[i];
+            cs[rw + 2 * i] = cosf(th);
+            cs[rw + 2 * i + 1] = sinf(th);
         }
     }
     const float scale = h->attn_scale > 0 ? h->attn_scale : 1.0f / sqrtf((float)hd);
@@ -388,27 +454,30 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
             for (int64_t t = 0; t < T * h->n_head_kv; t++)
                 rmsnorm(c->k + t * hd, c->k + t * hd, kn, hd, h->norm_eps, plus1);
         }
+        const int64_t cs_off = L->swa && inv_s ? rw : 0;
         for (int64_t t = 0; t < T; t++) {
-            const float *cs = c->rope + t * (half > 0 ? 2 * half : 2);
+            const float *cs = c->rope + t * 2 * rw + cs_off;
             rope(c->q + t * qd, h->n_head, hd, h->n_rot, h->rope_type, cs);
             rope(c->k + t * kvd, h->n_head_kv, hd, h->n_rot, h->rope_type, cs);
-            void *kp = it_kv_entry(&c->kv, c->kv.k, l, b->seq[t], b->pos[t]);
+            void *kb = it_kv_block(&c->kv, c->kv.k, l, b->seq[t], b->pos[t]); /* transposed block */
             void *vp = it_kv_entry(&c->kv, c->kv.v, l, b->seq[t], b->pos[t]);
+            const int64_t j16 = b->pos[t] % IT_KV_BLOCK;
             if (c->kv.f16) {
                 for (int64_t i = 0; i < kvd; i++) {
-                    ((uint16_t *)kp)[i] = it_f32_to_f16(c->k[t * kvd + i]);
+                    ((uint16_t *)kb)[i * IT_KV_BLOCK + j16] = it_f32_to_f16(c->k[t * kvd + i]);
                     ((uint16_t *)vp)[i] = it_f32_to_f16(c->v[t * kvd + i]);
                 }
             } else {
-                memcpy(kp, c->k + t * kvd, (size_t)kvd * sizeof(float));
+                for (int64_t i = 0; i < kvd; i++) ((float *)kb)[i * IT_KV_BLOCK + j16] = c->k[t * kvd + i];
                 memcpy(vp, c->v + t * kvd, (size_t)kvd * sizeof(float));
             }
         }
-        attn_job aj = {c, b, l, scale};
+        attn_job aj = {c, b, l, scale, h->attn_softcap, L->swa ? h->n_swa : 0};
         if (T * h->n_head == 1 || c->nthreads == 1) attn_items(&aj, 0, T * h->n_head, 0);
         else it_parallel_for(c->tp, T * h->n_head, 1, attn_items, &aj);
         xq = 0;
         matmul(c, &L->wo, c->att, qd, T, c->xn, wide, &xq);
+        post_norm(c, &L->attn_post_norm, T, vt);
         for (int64_t t = 0; t < T; t++)
             for (int64_t i = 0; i < D; i++) c->x[t * D + i] += c->xn[t * wide + i];
 
@@ -427,6 +496,7 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
             }
         xq = 0;
         matmul(c, &L->w_down, c->ffa, h->n_ff, T, c->xn, wide, &xq);
+        post_norm(c, &L->ffn_post_norm, T, vt);
         for (int64_t t = 0; t < T; t++)
             for (int64_t i = 0; i < D; i++) c->x[t * D + i] += c->xn[t * wide + i];
     }

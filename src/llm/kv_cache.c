@@ -1,6 +1,7 @@
 /*
  * kv_cache.c: block pool and per-sequence block tables of kv_cache.h, with reference
- * counted blocks shared between sequences (forks of a common prefix) and copy on write.
+ * counted blocks shared between sequences (forks of a common prefix, the prefix cache's
+ * registered blocks) and copy on write.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,7 @@ int it_kv_init(it_kv_cache *c, int64_t n_layer, int64_t kv_dim, int64_t n_ctx, i
         return it_fail(e, INGOT_ERR_NOMEM, "kv cache: out of memory (%lld bytes)", (long long)bytes * 2);
     }
     for (int64_t i = 0; i < n_blocks; i++) c->free_list[i] = (int32_t)(n_blocks - 1 - i);
-    c->n_free = n_blocks;
+    c->n_list = c->n_free = n_blocks;
     return 0;
 }
 
@@ -45,10 +46,56 @@ void it_kv_free(it_kv_cache *c) {
     it_free(c->v);
     free(c->free_list);
     free(c->ref);
+    free(c->cached);
+    free(c->bhash);
+    free(c->bparent);
+    free(c->tick);
+    free(c->btok);
+    free(c->table);
     if (c->seq)
-        for (int s = 0; s < c->n_seq; s++) free(c->seq[s].blocks);
+        for (int s = 0; s < c->n_seq; s++) {
+            free(c->seq[s].blocks);
+            free(c->seq[s].toks);
+            free(c->seq[s].hash);
+        }
     free(c->seq);
     memset(c, 0, sizeof *c);
+}
+
+/* ---- references and allocation (n_free counts the free list and evictable blocks) ---- */
+
+static void ref_inc(it_kv_cache *c, int32_t b) {
+    if (c->prefix && c->cached[b] && c->ref[b] == 1) c->n_free--; /* no longer evictable */
+    c->ref[b]++;
+}
+
+static void ref_dec(it_kv_cache *c, int32_t b) {
+    if (--c->ref[b] == 0) {
+        c->free_list[c->n_list++] = b;
+        c->n_free++;
+    } else if (c->prefix && c->cached[b] && c->ref[b] == 1) {
+        c->n_free++; /* only the cache holds it: evictable */
+    }
+}
+
+static void table_remove(it_kv_cache *c, int32_t b);
+
+/* A block for a writer (reference 1); n_free > 0 is the caller's check. */
+static int32_t blk_alloc(it_kv_cache *c) {
+    if (c->n_list == 0) { /* evict the least recently used registered block no one uses */
+        int32_t victim = -1;
+        for (int64_t i = 0; i < c->n_blocks; i++)
+            if (c->cached[i] && c->ref[i] == 1 && (victim < 0 || c->tick[i] < c->tick[victim])) victim = (int32_t)i;
+        table_remove(c, victim);
+        c->cached[victim] = 0;
+        c->n_cached--;
+        c->ref[victim] = 0;
+        c->free_list[c->n_list++] = victim;
+    }
+    int32_t b = c->free_list[--c->n_list];
+    c->n_free--;
+    c->ref[b] = 1;
+    return b;
 }
 
 int it_kv_seq_resize(it_kv_cache *c, int s, int64_t len, it_err *e) {
@@ -69,17 +116,30 @@ int it_kv_seq_resize(it_kv_cache *c, int s, int64_t len, it_err *e) {
             q->blocks = nb;
             q->cap = need;
         }
-        while (q->n_blocks < need) {
-            int32_t b = c->free_list[--c->n_free];
-            c->ref[b] = 1;
-            q->blocks[q->n_blocks++] = b;
-        }
+        while (q->n_blocks < need) q->blocks[q->n_blocks++] = blk_alloc(c);
     }
-    while (q->n_blocks > need) {
-        int32_t b = q->blocks[--q->n_blocks];
-        if (--c->ref[b] == 0) c->free_list[c->n_free++] = b;
-    }
+    while (q->n_blocks > need) ref_dec(c, q->blocks[--q->n_blocks]);
     q->len = len;
+    if (q->n_known > len) q->n_known = len;
+    if (q->n_hashed > len / IT_KV_BLOCK) q->n_hashed = len / IT_KV_BLOCK;
+    return 0;
+}
+
+static int grow_toks(it_kv_seq *q, int64_t n) {
+    if (n <= q->toks_cap) return 0;
+    int64_t nc = q->toks_cap * 2 > n ? q->toks_cap * 2 : n + 64;
+    int32_t *t = realloc(q->toks, (size_t)nc * sizeof *t);
+    if (!t) return -1;
+    q->toks = t, q->toks_cap = nc;
+    return 0;
+}
+
+static int grow_hash(it_kv_seq *q, int64_t n) {
+    if (n <= q->hash_cap) return 0;
+    int64_t nc = q->hash_cap * 2 > n ? q->hash_cap * 2 : n + 16;
+    uint64_t *h = realloc(q->hash, (size_t)nc * sizeof *h);
+    if (!h) return -1;
+    q->hash = h, q->hash_cap = nc;
     return 0;
 }
 
@@ -102,11 +162,24 @@ int it_kv_seq_fork(it_kv_cache *c, int src, int dst, int64_t len, it_err *e) {
     if (st) return st;
     for (int64_t i = 0; i < need; i++) {
         int32_t b = c->seq[src].blocks[i];
-        c->ref[b]++;
+        ref_inc(c, b);
         d->blocks[i] = b;
     }
     d->n_blocks = need;
     d->len = len;
+    if (c->prefix) { /* what src knew of those positions */
+        const it_kv_seq *q = &c->seq[src];
+        int64_t known = q->n_known < len ? q->n_known : len;
+        if (known > 0 && !grow_toks(d, known)) {
+            memcpy(d->toks, q->toks, (size_t)known * sizeof *d->toks);
+            d->n_known = known;
+        }
+        int64_t nh = q->n_hashed < len / IT_KV_BLOCK ? q->n_hashed : len / IT_KV_BLOCK;
+        if (nh > 0 && !grow_hash(d, nh)) {
+            memcpy(d->hash, q->hash, (size_t)nh * sizeof *d->hash);
+            d->n_hashed = nh;
+        }
+    }
     return 0;
 }
 
@@ -128,15 +201,165 @@ int it_kv_seq_own(it_kv_cache *c, int s, int64_t from, int64_t to, it_err *e) {
     for (int64_t bi = from / IT_KV_BLOCK; bi < q->n_blocks && bi * IT_KV_BLOCK < to; bi++) {
         int32_t b = q->blocks[bi];
         if (c->ref[b] <= 1) continue;
-        int32_t nb = c->free_list[--c->n_free];
+        int32_t nb = blk_alloc(c);
         for (int64_t l = 0; l < c->n_layer; l++) {
             size_t so = ((size_t)l * (size_t)c->n_blocks + (size_t)b) * bb, dof = ((size_t)l * (size_t)c->n_blocks + (size_t)nb) * bb;
             memcpy(c->k + dof, c->k + so, bb);
             memcpy(c->v + dof, c->v + so, bb);
         }
-        c->ref[b]--;
-        c->ref[nb] = 1;
+        ref_dec(c, b);
         q->blocks[bi] = nb;
     }
     return 0;
+}
+
+/* ---- prefix cache ---- */
+
+#define PREFIX_SEED 0x243F6A8885A308D3ull
+
+static uint64_t mix64(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* hash of the prefix ending with this block: its parent's hash and its tokens */
+static uint64_t chain(uint64_t parent, const int32_t *t) {
+    uint64_t h = mix64(parent ^ 0x9E3779B97F4A7C15ull);
+    for (int i = 0; i < IT_KV_BLOCK; i++) h = mix64(h ^ (uint32_t)t[i]) + (uint64_t)i;
+    return h;
+}
+
+int it_kv_prefix_enable(it_kv_cache *c, it_err *e) {
+    if (c->prefix) return 0;
+    int64_t cap = 16;
+    while (cap < 2 * c->n_blocks) cap *= 2;
+    size_t nb = (size_t)(c->n_blocks ? c->n_blocks : 1);
+    c->cached = calloc(nb, 1);
+    c->bhash = calloc(nb, sizeof *c->bhash);
+    c->bparent = calloc(nb, sizeof *c->bparent);
+    c->tick = calloc(nb, sizeof *c->tick);
+    c->btok = calloc(nb * IT_KV_BLOCK, sizeof *c->btok);
+    c->table = calloc((size_t)cap, sizeof *c->table);
+    if (!c->cached || !c->bhash || !c->bparent || !c->tick || !c->btok || !c->table)
+        return it_fail(e, INGOT_ERR_NOMEM, "prefix cache: out of memory");
+    c->table_mask = cap - 1;
+    c->prefix = 1;
+    return 0;
+}
+
+static int32_t table_find(const it_kv_cache *c, uint64_t h, uint64_t parent, const int32_t *t) {
+    for (int64_t i = (int64_t)(h & (uint64_t)c->table_mask);; i = (i + 1) & c->table_mask) {
+        int32_t v = c->table[i];
+        if (!v) return -1;
+        int32_t b = v - 1;
+        if (c->bhash[b] == h && c->bparent[b] == parent &&
+            !memcmp(c->btok + (size_t)b * IT_KV_BLOCK, t, IT_KV_BLOCK * sizeof *t))
+            return b;
+    }
+}
+
+static void table_insert(it_kv_cache *c, int32_t b) {
+    int64_t i = (int64_t)(c->bhash[b] & (uint64_t)c->table_mask);
+    while (c->table[i]) i = (i + 1) & c->table_mask;
+    c->table[i] = b + 1;
+}
+
+/* linear probing with backward-shift deletion */
+static void table_remove(it_kv_cache *c, int32_t b) {
+    int64_t i = (int64_t)(c->bhash[b] & (uint64_t)c->table_mask);
+    while (c->table[i] != b + 1) i = (i + 1) & c->table_mask;
+    c->table[i] = 0;
+    for (int64_t j = (i + 1) & c->table_mask; c->table[j]; j = (j + 1) & c->table_mask) {
+        int64_t k = (int64_t)(c->bhash[c->table[j] - 1] & (uint64_t)c->table_mask); /* home of the entry at j */
+        int movable = i <= j ? (k <= i || k > j) : (k <= i && k > j);
+        if (movable) {
+            c->table[i] = c->table[j];
+            c->table[j] = 0;
+            i = j;
+        }
+    }
+}
+
+/* deeper blocks of a chain get older ticks, so eviction takes a chain from its end */
+static uint64_t tick_of(const it_kv_cache *c, int64_t depth) { return (c->epoch << 24) - (uint64_t)(depth & 0xffffff); }
+
+void it_kv_prefix_note(it_kv_cache *c, int s, int64_t pos, const int32_t *tokens, int64_t n) {
+    if (!c->prefix || s < 0 || s >= c->n_seq || n <= 0 || pos < 0) return;
+    it_kv_seq *q = &c->seq[s];
+    if (pos > q->n_known) return; /* a gap: nothing after it is known */
+    if (pos + n > q->len) n = q->len - pos;
+    if (n <= 0 || grow_toks(q, pos + n)) return;
+    memcpy(q->toks + pos, tokens, (size_t)n * sizeof *tokens);
+    q->n_known = pos + n;
+    if (q->n_hashed > pos / IT_KV_BLOCK) q->n_hashed = pos / IT_KV_BLOCK; /* rewritten blocks */
+    int64_t full = q->n_known / IT_KV_BLOCK;
+    if (full <= q->n_hashed || grow_hash(q, full)) return;
+    c->epoch++;
+    for (int64_t i = q->n_hashed; i < full; i++) {
+        uint64_t parent = i ? q->hash[i - 1] : PREFIX_SEED;
+        const int32_t *t = q->toks + i * IT_KV_BLOCK;
+        uint64_t h = chain(parent, t);
+        q->hash[i] = h;
+        int32_t b = q->blocks[i];
+        if (!c->cached[b] && table_find(c, h, parent, t) < 0) { /* register: the cache's own reference */
+            c->cached[b] = 1;
+            c->n_cached++;
+            c->bhash[b] = h;
+            c->bparent[b] = parent;
+            memcpy(c->btok + (size_t)b * IT_KV_BLOCK, t, IT_KV_BLOCK * sizeof *t);
+            table_insert(c, b);
+            c->ref[b]++;
+        }
+        if (c->cached[b]) c->tick[b] = tick_of(c, i);
+    }
+    q->n_hashed = full;
+}
+
+int64_t it_kv_prefix_match(it_kv_cache *c, int s, const int32_t *tokens, int64_t n) {
+    if (s < 0 || s >= c->n_seq) return 0;
+    it_kv_seq *q = &c->seq[s];
+    while (q->n_blocks > 0) ref_dec(c, q->blocks[--q->n_blocks]);
+    q->len = q->n_known = q->n_hashed = 0;
+    if (!c->prefix || !tokens || n < IT_KV_BLOCK) return 0;
+    int64_t most = n / IT_KV_BLOCK;
+    if (most > (c->n_ctx) / IT_KV_BLOCK) most = c->n_ctx / IT_KV_BLOCK;
+    if (grow_toks(q, most * IT_KV_BLOCK) || grow_hash(q, most)) return 0;
+    if (most > q->cap) {
+        int32_t *nb = realloc(q->blocks, (size_t)most * sizeof *nb);
+        if (!nb) return 0;
+        q->blocks = nb;
+        q->cap = most;
+    }
+    c->epoch++;
+    uint64_t parent = PREFIX_SEED;
+    int64_t i = 0;
+    for (; i < most; i++) {
+        const int32_t *t = tokens + i * IT_KV_BLOCK;
+        uint64_t h = chain(parent, t);
+        c->queries++;
+        int32_t b = table_find(c, h, parent, t);
+        if (b < 0) break;
+        c->hits++;
+        ref_inc(c, b);
+        c->tick[b] = tick_of(c, i);
+        q->blocks[i] = b;
+        q->hash[i] = h;
+        parent = h;
+    }
+    q->n_blocks = q->n_hashed = i;
+    q->len = q->n_known = i * IT_KV_BLOCK;
+    memcpy(q->toks, tokens, (size_t)q->len * sizeof *tokens);
+    return q->len;
+}
+
+void it_kv_usage(const it_kv_cache *c, int64_t *used, int64_t *cached_idle) {
+    int64_t idle = 0;
+    if (c->prefix)
+        for (int64_t b = 0; b < c->n_blocks; b++) idle += c->cached[b] && c->ref[b] == 1;
+    if (cached_idle) *cached_idle = idle;
+    if (used) *used = c->n_blocks - c->n_list - idle;
 }

@@ -3,9 +3,20 @@
  * (IT_KV_BLOCK positions each, all layers) and one block table per sequence, so that many
  * sequences of different lengths share one pool and grow or shrink independently (the
  * server's continuous batching). Entries are f16 by default (f32 on request). Blocks carry
- * reference counts so that a shared prompt prefix can later be mapped into several tables.
+ * reference counts so that a shared prompt prefix can be mapped into several tables.
  *
- * Layout: k and v are each [n_layer][n_blocks][IT_KV_BLOCK][kv_dim] elements.
+ * Prefix cache (optional, it_kv_prefix_enable): a full block whose tokens are known is
+ * registered under a hash of the whole token prefix it ends (the chain of its block's
+ * tokens and its parent block's hash), holding one reference of its own. A new sequence
+ * maps the longest run of registered blocks that matches its prompt (it_kv_prefix_match)
+ * instead of recomputing them, whichever sequence computed them and whether it is still
+ * running. Registered blocks that no sequence uses are evictable: they count as free, and
+ * allocation takes the least recently used one (the deepest block of a chain first) when
+ * the free list is empty.
+ *
+ * Layout: v is [n_layer][n_blocks][IT_KV_BLOCK][kv_dim] elements; k is [n_layer][n_blocks]
+ * [kv_dim][IT_KV_BLOCK] (each block transposed, so that one dimension of the block's
+ * positions is contiguous: attention scores a whole block at once).
  * Threads: owned by one context; only its driving thread resizes tables, while the forward
  * pass's workers read and write disjoint entries.
  */
@@ -22,6 +33,12 @@ typedef struct it_kv_seq {
     int32_t *blocks; /* [n_blocks] pool block of each IT_KV_BLOCK positions */
     int64_t n_blocks, cap;
     int64_t len;     /* positions held */
+    /* prefix cache: the token at each position when known, and the chain hash of each
+     * full block so far */
+    int32_t *toks;
+    int64_t n_known, toks_cap;
+    uint64_t *hash;
+    int64_t n_hashed, hash_cap;
 } it_kv_seq;
 
 typedef struct it_kv_cache {
@@ -30,8 +47,18 @@ typedef struct it_kv_cache {
     size_t elsize;
     uint8_t *k, *v;
     int32_t *free_list; /* stack of free block ids */
-    int64_t n_free;
-    int32_t *ref;       /* [n_blocks] */
+    int64_t n_list;
+    int64_t n_free;     /* blocks an allocation can take: the free list + evictable cached ones */
+    int32_t *ref;       /* [n_blocks] sequences (and the prefix cache) holding each block */
+    /* prefix cache (prefix != 0) */
+    int prefix;
+    uint8_t *cached;    /* [n_blocks] registered */
+    uint64_t *bhash, *bparent, *tick; /* [n_blocks] */
+    int32_t *btok;      /* [n_blocks][IT_KV_BLOCK] */
+    int32_t *table;     /* open addressing, block id + 1 (0: empty) */
+    int64_t table_mask, n_cached;
+    uint64_t epoch;
+    uint64_t hits, queries; /* blocks found / looked up by it_kv_prefix_match */
     int n_seq;
     it_kv_seq *seq;     /* [n_seq] */
 } it_kv_cache;
@@ -53,7 +80,24 @@ int64_t it_kv_seq_shared(const it_kv_cache *c, int s, int64_t from, int64_t to);
 /* Give s private copies of the shared blocks covering [from, to) (all layers, K and V).
  * INGOT_ERR_LIMIT when the pool has too few free blocks; nothing changes then. */
 int it_kv_seq_own(it_kv_cache *c, int s, int64_t from, int64_t to, it_err *e);
-/* Entry of (layer, sequence, position): kv_dim elements. pos < the sequence's blocks. */
+/* Turn the prefix cache on (before any sequence holds blocks). */
+int it_kv_prefix_enable(it_kv_cache *c, it_err *e);
+/* Record that positions [pos, pos + n) of s hold tokens (after they were computed) and
+ * register the full blocks whose tokens are all known. No-op without the prefix cache. */
+void it_kv_prefix_note(it_kv_cache *c, int s, int64_t pos, const int32_t *tokens, int64_t n);
+/* Sequence s (emptied first) takes the registered blocks matching the longest whole-block
+ * prefix of tokens[0..n); returns the positions it now holds (a multiple of IT_KV_BLOCK). */
+int64_t it_kv_prefix_match(it_kv_cache *c, int s, const int32_t *tokens, int64_t n);
+/* Blocks in use by sequences, and registered blocks no sequence uses (evictable). */
+void it_kv_usage(const it_kv_cache *c, int64_t *used, int64_t *cached_idle);
+
+/* Block of (layer, sequence, position) in base: IT_KV_BLOCK * kv_dim elements (K: element
+ * (pos, d) at [d * IT_KV_BLOCK + pos % IT_KV_BLOCK]). */
+static inline void *it_kv_block(const it_kv_cache *c, const uint8_t *base, int64_t layer, int s, int64_t pos) {
+    int64_t blk = c->seq[s].blocks[pos / IT_KV_BLOCK];
+    return (void *)(base + (size_t)((layer * c->n_blocks + blk) * IT_KV_BLOCK * c->kv_dim) * c->elsize);
+}
+/* V entry of (layer, sequence, position): kv_dim elements. pos < the sequence's blocks. */
 static inline void *it_kv_entry(const it_kv_cache *c, const uint8_t *base, int64_t layer, int s, int64_t pos) {
     int64_t blk = c->seq[s].blocks[pos / IT_KV_BLOCK];
     return (void *)(base + (size_t)(((layer * c->n_blocks + blk) * IT_KV_BLOCK + pos % IT_KV_BLOCK) * c->kv_dim) *

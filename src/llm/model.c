@@ -4,7 +4,9 @@
  * type, tokenizer from tokenizer.ggml.*, tokenizer.chat_template) and llama2.c checkpoints
  * (weights viewed as F32 matrices, the tok.bin vocabulary rewritten the way llama.cpp's
  * convert-llama2c-to-ggml does). Also precomputes the RoPE per-dimension frequencies
- * (base, linear / YaRN scaling, llama3 rope_freqs factors).
+ * (base, linear / YaRN scaling, llama3 rope_freqs and phi3 LongRoPE factors, the
+ * sliding-window layers' own base) and splits fused tensors (attn_qkv, phi3's gate+up
+ * ffn_up) into row views.
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "formats/onnx/onnx.h" /* it_map_file */
+#include "llm/hf.h"
 #include "llm/model.h"
 #include "tensor/quant.h"
 
@@ -219,6 +222,15 @@ static int key_float(it_llm_model *m, const char *suffix, double def, float *out
     return 0;
 }
 
+int it_llm_key_int(it_llm_model *m, const char *suffix, int required, int64_t def, int64_t lo, int64_t hi,
+                   int64_t *out, it_err *e) {
+    return key_int(m, suffix, required, def, lo, hi, out, e);
+}
+
+int it_llm_key_float(it_llm_model *m, const char *suffix, double def, float *out, it_err *e) {
+    return key_float(m, suffix, def, out, e);
+}
+
 static int read_hparams(it_llm_model *m, it_err *e) {
     it_llm_hparams *h = &m->hp;
     int64_t v;
@@ -280,6 +292,9 @@ static int read_hparams(it_llm_model *m, it_err *e) {
     h->rope_type = m->arch->rope_type;
     h->ffn_act = m->arch->ffn_act;
     h->embd_scale = 1;
+    if ((m->arch->flags & IT_ARCH_SWA) &&
+        (st = key_int(m, "attention.sliding_window", 0, 0, 0, IT_LLM_MAX_CTX, &h->n_swa, e)))
+        return st;
     return 0;
 }
 
@@ -315,6 +330,14 @@ int it_llm_get_weight(it_llm_model *m, const char *name, int64_t n_in, int64_t n
     return 0;
 }
 
+/* Rows [r0, r0 + n) of w, a view into the same mapping. */
+static it_llm_weight row_view(const it_llm_weight *w, int64_t r0, int64_t n) {
+    it_llm_weight v = *w;
+    v.data = (const uint8_t *)w->data + r0 * w->row_bytes;
+    v.n_out = n;
+    return v;
+}
+
 static int load_tensors(it_llm_model *m, it_err *e) {
     const it_llm_hparams *h = &m->hp;
     const int64_t D = h->n_embd, q_dim = h->n_head * h->head_dim, kv_dim = h->n_head_kv * h->head_dim;
@@ -340,14 +363,39 @@ static int load_tensors(it_llm_model *m, it_err *e) {
         if ((st = it_llm_get_weight(m, n, in, out, req, &L->field, e))) return st; \
     } while (0)
         W(attn_norm, "attn_norm.weight", D, 1, 1);
-        W(wq, "attn_q.weight", D, q_dim, 1);
-        W(wk, "attn_k.weight", D, kv_dim, 1);
-        W(wv, "attn_v.weight", D, kv_dim, 1);
+        W(wq, "attn_q.weight", D, q_dim, 0);
+        if (L->wq.data) {
+            W(wk, "attn_k.weight", D, kv_dim, 1);
+            W(wv, "attn_v.weight", D, kv_dim, 1);
+        } else { /* fused [q | k | v] rows (phi3): three row views */
+            it_llm_weight qkv;
+            snprintf(n, sizeof n, "blk.%lld.attn_qkv.weight", (long long)l);
+            if (!it_gguf_tensor_get(m->gguf, n))
+                return it_fail(e, INGOT_ERR_NOT_FOUND, "tensor blk.%lld.attn_q.weight (or a fused attn_qkv) is missing",
+                               (long long)l);
+            if ((st = it_llm_get_weight(m, n, D, q_dim + 2 * kv_dim, 1, &qkv, e))) return st;
+            L->wq = row_view(&qkv, 0, q_dim);
+            L->wk = row_view(&qkv, q_dim, kv_dim);
+            L->wv = row_view(&qkv, q_dim + kv_dim, kv_dim);
+        }
         W(wo, "attn_output.weight", q_dim, D, 1);
         W(ffn_norm, "ffn_norm.weight", D, 1, 1);
-        W(w_gate, "ffn_gate.weight", D, h->n_ff, 1);
-        W(w_up, "ffn_up.weight", D, h->n_ff, 1);
+        if (fl & IT_ARCH_FUSED_FFN) { /* ffn_up = [gate | up] rows (phi3's gate_up_proj) */
+            it_llm_weight gu;
+            W(w_up, "ffn_up.weight", D, 2 * h->n_ff, 1);
+            gu = L->w_up;
+            L->w_gate = row_view(&gu, 0, h->n_ff);
+            L->w_up = row_view(&gu, h->n_ff, h->n_ff);
+        } else {
+            W(w_gate, "ffn_gate.weight", D, h->n_ff, 1);
+            W(w_up, "ffn_up.weight", D, h->n_ff, 1);
+        }
         W(w_down, "ffn_down.weight", h->n_ff, D, 1);
+        if (fl & IT_ARCH_POST_NORMS) {
+            W(attn_post_norm, "post_attention_norm.weight", D, 1, 1);
+            W(ffn_post_norm, "post_ffw_norm.weight", D, 1, 1);
+        }
+        L->swa = h->n_swa > 0 && (h->swa_period <= 0 || l % h->swa_period < h->swa_period - 1);
         if (fl & IT_ARCH_QKV_BIAS) {
             W(bq, "attn_q.bias", q_dim, 1, 0);
             W(bk, "attn_k.bias", kv_dim, 1, 0);
@@ -365,34 +413,38 @@ static int load_tensors(it_llm_model *m, it_err *e) {
 /* Per-dimension angle per position, folding in base, linear/YaRN scaling and llama3's
  * rope_freqs factors (as ggml's rope: theta = pos * base^(-2i/n_rot) / ff[i], YaRN mixes
  * the interpolated and extrapolated angles per dimension; both are linear in pos). */
-static int setup_rope(it_llm_model *m, const it_llm_weight *freqs, it_err *e) {
+static int rope_table(it_llm_model *m, const it_llm_weight *freqs, const char *fname, double base, int scaled,
+                      float **out, it_err *e) {
     const it_llm_hparams *h = &m->hp;
     int64_t half = h->n_rot / 2;
-    m->rope_inv_freq = calloc((size_t)(half ? half : 1), sizeof(float));
-    if (!m->rope_inv_freq) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
-    float *ff = NULL;
-    if (freqs->data) {
-        if (freqs->n_in < half) return it_fail(e, INGOT_ERR_SHAPE, "rope_freqs.weight has %lld entries for %lld dims",
-                                               (long long)freqs->n_in, (long long)half);
+    float *tab = calloc((size_t)(half ? half : 1), sizeof(float)), *ff = NULL;
+    if (!tab) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    if (freqs && freqs->data) {
+        if (freqs->n_in < half) {
+            free(tab);
+            return it_fail(e, INGOT_ERR_SHAPE, "%s has %lld entries for %lld dims", fname, (long long)freqs->n_in,
+                           (long long)half);
+        }
         ff = malloc((size_t)freqs->n_in * sizeof *ff);
-        if (!ff) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+        if (!ff) {
+            free(tab);
+            return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+        }
         it_dequant_row(freqs->type, freqs->data, ff, freqs->n_in);
     }
     double freq_scale = h->rope_factor > 0 ? 1.0 / h->rope_factor : 1.0;
     double corr0 = 0, corr1 = 0;
-    int yarn = h->rope_scaling == IT_ROPE_SCALING_YARN;
-    m->rope_mscale = 1;
+    int yarn = scaled && h->rope_scaling == IT_ROPE_SCALING_YARN;
     if (yarn) { /* ggml_rope_yarn_corr_dims */
-        double nd = (double)h->n_rot, base = h->rope_theta, oc = (double)h->rope_orig_ctx;
+        double nd = (double)h->n_rot, oc = (double)h->rope_orig_ctx;
         corr0 = floor(nd * log(oc / (h->yarn_beta_fast * 2 * M_PI)) / (2 * log(base)));
         corr1 = ceil(nd * log(oc / (h->yarn_beta_slow * 2 * M_PI)) / (2 * log(base)));
         if (corr0 < 0) corr0 = 0;
         if (corr1 > nd - 1) corr1 = nd - 1;
-        m->rope_mscale = h->yarn_attn_factor * (float)(1.0 + 0.1 * log(1.0 / freq_scale));
-    } else if (h->rope_scaling != IT_ROPE_SCALING_LINEAR)
+    } else if (!scaled || h->rope_scaling != IT_ROPE_SCALING_LINEAR)
         freq_scale = 1.0;
     for (int64_t i = 0; i < half; i++) {
-        double f = pow((double)h->rope_theta, -2.0 * (double)i / (double)h->n_rot);
+        double f = pow(base, -2.0 * (double)i / (double)h->n_rot);
         if (ff && ff[i] > 0) f /= ff[i];
         double mix = freq_scale;
         if (yarn) {
@@ -400,23 +452,40 @@ static int setup_rope(it_llm_model *m, const it_llm_weight *freqs, it_err *e) {
             double ramp = 1.0 - fmin(1.0, fmax(0.0, y));
             mix = freq_scale * (1 - ramp) + ramp;
         }
-        m->rope_inv_freq[i] = (float)(f * mix);
+        tab[i] = (float)(f * mix);
     }
     free(ff);
+    *out = tab;
+    return 0;
+}
+
+/* freqs: rope_freqs (llama3) or rope_factors_short (phi3), long: rope_factors_long. The
+ * cos/sin multiplier is rope.scaling.attn_factor (phi3 LongRoPE writes
+ * sqrt(1 + ln(s) / ln(orig_ctx))), times YaRN's 1 + 0.1 ln(factor) under YaRN (as ggml). */
+static int setup_rope(it_llm_model *m, const it_llm_weight *freqs, const it_llm_weight *lng, it_err *e) {
+    const it_llm_hparams *h = &m->hp;
+    int st;
+    m->rope_mscale = h->yarn_attn_factor > 0 ? h->yarn_attn_factor : 1.0f;
+    if (h->rope_scaling == IT_ROPE_SCALING_YARN && h->rope_factor > 0)
+        m->rope_mscale *= (float)(1.0 + 0.1 * log(h->rope_factor));
+    if ((st = rope_table(m, freqs, freqs && freqs->name ? freqs->name : "rope_freqs.weight", h->rope_theta, 1,
+                         &m->rope_inv_freq, e)))
+        return st;
+    if (lng && lng->data && (st = rope_table(m, lng, "rope_factors_long.weight", h->rope_theta, 1, &m->rope_inv_freq_long, e)))
+        return st;
+    int any_swa = 0;
+    for (int64_t l = 0; l < h->n_layer && m->layers; l++) any_swa |= m->layers[l].swa;
+    if (any_swa && h->rope_theta_swa > 0 &&
+        (st = rope_table(m, NULL, NULL, h->rope_theta_swa, 0, &m->rope_inv_freq_swa, e)))
+        return st;
     return 0;
 }
 
 /* ---------------------------------------------------------------- GGUF */
 
-int it_llm_model_load_gguf(const char *path, it_llm_model **out, it_err *e) {
+/* The model of the GGUF in m->gguf (opened or parsed by the caller). */
+static int load_from_gguf(it_llm_model *m, it_err *e) {
     int st;
-    *out = NULL;
-    it_llm_model *m = calloc(1, sizeof *m);
-    if (!m) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
-    m->format = "gguf";
-    m->gguf = calloc(1, sizeof *m->gguf);
-    if (!m->gguf) { st = it_fail(e, INGOT_ERR_NOMEM, "out of memory"); goto fail; }
-    if ((st = it_gguf_open(path, m->gguf, e))) goto fail;
     const char *s;
     uint64_t sl;
     if ((st = it_gguf_get_str(m->gguf, "general.architecture", &s, &sl, e))) {
@@ -438,9 +507,12 @@ int it_llm_model_load_gguf(const char *path, it_llm_model **out, it_err *e) {
     m->hp.n_vocab = nv;
     if (m->arch->load_hparams && (st = m->arch->load_hparams(m, e))) goto fail;
     if ((st = load_tensors(m, e))) goto fail;
-    it_llm_weight freqs;
-    if ((st = it_llm_get_weight(m, "rope_freqs.weight", 0, 1, 0, &freqs, e))) goto fail;
-    if ((st = setup_rope(m, &freqs, e))) goto fail;
+    it_llm_weight freqs, lng;
+    if ((st = it_llm_get_weight(m, "rope_freqs.weight", 0, 1, 0, &freqs, e)) ||
+        (!freqs.data && (st = it_llm_get_weight(m, "rope_factors_short.weight", 0, 1, 0, &freqs, e))) ||
+        (st = it_llm_get_weight(m, "rope_factors_long.weight", 0, 1, 0, &lng, e)))
+        goto fail;
+    if ((st = setup_rope(m, &freqs, &lng, e))) goto fail;
     if ((st = it_llm_tokenizer_from_gguf(m->gguf, &m->tok, e))) goto fail;
     if (it_tok_n_tokens(m->tok) > m->hp.n_vocab) {
         st = it_fail(e, INGOT_ERR_FORMAT, "the tokenizer has %d tokens, the model %lld", it_tok_n_tokens(m->tok),
@@ -449,12 +521,53 @@ int it_llm_model_load_gguf(const char *path, it_llm_model **out, it_err *e) {
     }
     st = get_strz(m->gguf, "tokenizer.chat_template", &m->chat_template, e);
     if (st == INGOT_ERR_NOT_FOUND) st = 0;
-    if (st) goto fail;
+fail:
+    return st;
+}
+
+int it_llm_model_load_gguf(const char *path, it_llm_model **out, it_err *e) {
+    int st;
+    *out = NULL;
+    it_llm_model *m = calloc(1, sizeof *m);
+    if (!m) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    m->format = "gguf";
+    m->gguf = calloc(1, sizeof *m->gguf);
+    if (!m->gguf) st = it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    else if (!(st = it_gguf_open(path, m->gguf, e))) st = load_from_gguf(m, e);
+    if (st) {
+        it_llm_model_free(m);
+        return st;
+    }
     *out = m;
     return 0;
-fail:
-    it_llm_model_free(m);
-    return st;
+}
+
+/* A Hugging Face folder (llm/hf.h), converted to GGUF in an anonymous mapping that the
+ * model's it_gguf then owns (it_gguf_free unmaps it). */
+static int load_hf_dir(const char *dir, it_llm_model **out, it_err *e) {
+    void *buf = NULL;
+    size_t len = 0;
+    int st;
+    *out = NULL;
+    it_llm_model *m = calloc(1, sizeof *m);
+    if (!m) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    m->format = "hf";
+    m->gguf = calloc(1, sizeof *m->gguf);
+    if (!m->gguf) st = it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    else if (!(st = it_hf_convert_mem(dir, &buf, &len, e))) {
+        if ((st = it_gguf_parse(buf, len, m->gguf, e))) it_unmap(buf, len);
+        else {
+            m->gguf->map = buf;
+            m->gguf->map_len = len;
+            st = load_from_gguf(m, e);
+        }
+    }
+    if (st) {
+        it_llm_model_free(m);
+        return st;
+    }
+    *out = m;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- llama2.c */
@@ -578,9 +691,7 @@ int it_llm_model_load_llama2c(const char *path, const char *tok_path, it_llm_mod
         L->w_down = f32w("ffn_down", l->w2 + i * D * H, H, D);
         L->w_up = f32w("ffn_up", l->w3 + i * H * D, D, H);
     }
-    it_llm_weight none;
-    memset(&none, 0, sizeof none);
-    if ((st = setup_rope(m, &none, e))) goto fail;
+    if ((st = setup_rope(m, NULL, NULL, e))) goto fail;
     it_llama2c_vocab_free(&v);
     *out = m;
     return 0;
@@ -591,6 +702,7 @@ fail:
 }
 
 int it_llm_model_load(const char *path, const char *tok_path, it_llm_model **out, it_err *e) {
+    if (it_hf_is_dir(path)) return load_hf_dir(path, out, e);
     FILE *f = fopen(path, "rb");
     if (!f) return it_fail(e, INGOT_ERR_IO, "%s: cannot open", path);
     unsigned char magic[4] = {0};
@@ -609,6 +721,8 @@ void it_llm_model_free(it_llm_model *m) {
     it_tok_free(m->tok);
     free(m->layers);
     free(m->rope_inv_freq);
+    free(m->rope_inv_freq_long);
+    free(m->rope_inv_freq_swa);
     free(m->chat_template);
     if (m->gguf) {
         it_gguf_free(m->gguf);
@@ -619,5 +733,6 @@ void it_llm_model_free(it_llm_model *m) {
         free(m->l2c);
     }
     if (m->tok_map) it_unmap(m->tok_map, m->tok_map_len);
+    it_free(m->packed_mem);
     free(m);
 }

@@ -6,8 +6,10 @@
  * Architectures are descriptors (it_llm_arch) in src/llm/models/<family>.c, listed in one
  * registry (arch.c). The shared loader reads the `<arch>.*` keys and the standard tensor
  * names (blk.N.attn_q.weight ...); a descriptor says which RoPE layout, optional tensors
- * (biases, q/k norms) and block variants its family uses, and may add a hook for
- * family-specific keys. The forward pass (forward.c) runs any descriptor.
+ * (biases, q/k norms, post-norms) and block variants its family uses, and may add a hook
+ * for family-specific keys. Fused tensors (attn_qkv, phi3's gate+up ffn_up) are split into
+ * row views of the mapping at load, so the forward pass sees separate q/k/v and gate/up.
+ * The forward pass (forward.c) runs any descriptor.
  *
  * Threads: a model is immutable after loading; any number of contexts on any threads may
  * share it.
@@ -38,6 +40,7 @@ typedef struct it_llm_weight {
     int64_t row_bytes;
     const void *data;
     const char *name;  /* owned by the source (GGUF) or static */
+    const void *packed; /* 16-row group copy (it_qpack16) when it_llm_model_pack made one */
 } it_llm_weight;
 
 enum { IT_ROPE_NORM = 0, IT_ROPE_NEOX = 2 };  /* ggml's numbering: adjacent pairs / halves */
@@ -46,9 +49,16 @@ enum { IT_FFN_SILU = 0, IT_FFN_GELU = 1 }; /* gate activation of the gated FFN *
 
 /* Optional tensors / block variants a family uses (it_llm_arch.flags). */
 enum {
-    IT_ARCH_QKV_BIAS = 1 << 0, /* blk.N.attn_{q,k,v}.bias */
-    IT_ARCH_QK_NORM = 1 << 1,  /* blk.N.attn_{q,k}_norm.weight: RMSNorm per head */
-    IT_ARCH_NORM_PLUS1 = 1 << 2 /* RMSNorm weight stored as w - 1 (gemma) */
+    IT_ARCH_QKV_BIAS = 1 << 0,   /* blk.N.attn_{q,k,v}.bias */
+    IT_ARCH_QK_NORM = 1 << 1,    /* blk.N.attn_{q,k}_norm.weight: RMSNorm per head */
+    IT_ARCH_NORM_PLUS1 = 1 << 2, /* RMSNorm scales by (1 + w) (gemma). GGUF converters store
+                                    1 + w already, so only checkpoints that keep w (HF
+                                    safetensors) set hparams.norm_plus1 */
+    IT_ARCH_SWA = 1 << 3,        /* reads <arch>.attention.sliding_window */
+    IT_ARCH_POST_NORMS = 1 << 4, /* blk.N.post_attention_norm / post_ffw_norm (gemma2/3):
+                                    RMSNorm of the attention / FFN output before the residual */
+    IT_ARCH_FUSED_FFN = 1 << 5   /* blk.N.ffn_up holds gate then up halves [2 * n_ff] (phi3);
+                                    no ffn_gate */
 };
 
 typedef struct it_llm_hparams {
@@ -63,12 +73,21 @@ typedef struct it_llm_hparams {
     int ffn_act;         /* IT_FFN_* */
     float embd_scale;    /* multiply embeddings (1: none) */
     float attn_scale;    /* query scale (0: 1/sqrt(head_dim)) */
+    float attn_softcap;  /* attention score soft-capping: c * tanh(s / c) (0: none) */
     float final_softcap; /* logit soft-capping (0: none) */
+    int norm_plus1;      /* RMSNorm scales by (1 + w): see IT_ARCH_NORM_PLUS1 */
+    /* sliding-window attention: a token at position p attends to positions > p - n_swa on
+     * the layers marked swa (it_llm_layer.swa); every layer when swa_period is 0, else
+     * layer i when i % swa_period < swa_period - 1 (gemma3: 5 local, 1 global). */
+    int64_t n_swa;       /* 0: none */
+    int64_t swa_period;
+    float rope_theta_swa; /* RoPE base of the sliding-window layers (0: rope_theta, same table) */
 } it_llm_hparams;
 
 typedef struct it_llm_layer {
-    it_llm_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
-    it_llm_weight ffn_norm, w_gate, w_up, w_down;
+    it_llm_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, attn_post_norm;
+    it_llm_weight ffn_norm, w_gate, w_up, w_down, ffn_post_norm;
+    int swa; /* 1: sliding-window attention (hparams.n_swa) on this layer */
 } it_llm_layer;
 
 typedef struct it_llm_model it_llm_model;
@@ -90,7 +109,12 @@ struct it_llm_model {
     it_llm_weight tok_embd, output_norm, output; /* output == tok_embd when tied */
     it_llm_layer *layers;                        /* [n_layer] */
     float *rope_inv_freq;                        /* [n_rot/2] per-dim angle per position */
-    float rope_mscale;                           /* cos/sin multiplier (yarn) */
+    float *rope_inv_freq_long;  /* [n_rot/2] with rope_factors_long (phi3 LongRoPE), used
+                                   instead when a context holds more positions per sequence
+                                   than rope_orig_ctx (llama.cpp's choice); NULL: none */
+    float *rope_inv_freq_swa;   /* [n_rot/2] of the sliding-window layers (base
+                                   rope_theta_swa, unscaled); NULL: rope_inv_freq */
+    float rope_mscale;          /* cos/sin multiplier (rope.scaling.attn_factor; yarn) */
     it_tokenizer *tok;
     char *chat_template; /* NUL-terminated or NULL */
     const char *format;  /* "gguf" | "llama2c" */
@@ -99,6 +123,8 @@ struct it_llm_model {
     it_llama2c *l2c;
     void *tok_map;
     size_t tok_map_len;
+    void *packed_mem; /* it_llm_model_pack's copies of the matrices */
+    size_t packed_bytes;
 };
 
 /* Registry (arch.c). NULL when the name is unknown. */
@@ -113,10 +139,22 @@ int it_llm_model_load_llama2c(const char *path, const char *tok_path, it_llm_mod
 /* Either, by content: GGUF magic, else a llama2.c checkpoint (needs tok_path). */
 int it_llm_model_load(const char *path, const char *tok_path, it_llm_model **out, it_err *e);
 void it_llm_model_free(it_llm_model *m);
+/* Repack the quantized matrices (Q8_0 / Q4_0 / Q4_1) into 16-row groups when this CPU's
+ * qdot tier has kernels for them (pack.c); the forward pass then uses those kernels for
+ * every batch size. The mapping's pages of packed tensors are released (the file stays
+ * mapped: embedding rows are still read from it). Call once, right after loading. */
+int it_llm_model_pack(it_llm_model *m, it_err *e);
 
 /* Build the tokenizer descriptor from the tokenizer.ggml.* keys of a GGUF file (as
  * llama.cpp's llama_vocab::load reads them) and create the tokenizer. */
 int it_llm_tokenizer_from_gguf(it_gguf *g, it_tokenizer **out, it_err *e);
+
+/* For architecture files (load_hparams hooks): `<arch>.<suffix>` keys. A missing key gives
+ * def (or an error when required); an integer outside [lo, hi] or a non-finite float is an
+ * error naming the key. */
+int it_llm_key_int(it_llm_model *m, const char *suffix, int required, int64_t def, int64_t lo, int64_t hi,
+                   int64_t *out, it_err *e);
+int it_llm_key_float(it_llm_model *m, const char *suffix, double def, float *out, it_err *e);
 
 /* For architecture files: read the shared hyperparameters and standard tensors. */
 int it_llm_get_weight(it_llm_model *m, const char *name, int64_t n_in, int64_t n_out, int required,

@@ -72,7 +72,7 @@ int it_sampler_create(const it_sampler_params *p, int64_t n_vocab, it_sampler **
     if (n_vocab <= 0 || n_vocab > (1 << 24)) return it_fail(e, INGOT_ERR_INVALID_ARG, "n_vocab %lld", (long long)n_vocab);
     if (p->n_bias < 0 || p->n_bias > IT_SAMPLER_MAX_BIAS || (p->n_bias && !p->bias))
         return it_fail(e, INGOT_ERR_LIMIT, "logit bias: %d entries (at most %d)", p->n_bias, IT_SAMPLER_MAX_BIAS);
-    if (p->n_logprobs < 0 || p->n_logprobs > IT_SAMPLER_MAX_LOGPROBS)
+    if (p->n_logprobs < -1 || p->n_logprobs > IT_SAMPLER_MAX_LOGPROBS)
         return it_fail(e, INGOT_ERR_LIMIT, "logprobs: %d requested (at most %d)", p->n_logprobs,
                        IT_SAMPLER_MAX_LOGPROBS);
     if (!(p->top_p == p->top_p) || !(p->min_p == p->min_p) || !(p->temp == p->temp) || !(p->typical_p == p->typical_p))
@@ -224,10 +224,13 @@ int32_t it_sampler_sample(it_sampler *s, const float *logits, it_sample_result *
         if (res) memset(res, 0, sizeof *res), res->id = -1;
         return -1;
     }
-    double z = 0;
-    for (int64_t i = 0; i < V; i++)
-        if (w[i] > -INFINITY) z += exp((double)w[i] - mx);
-    float logz = (float)((double)mx + log(z));
+    float logz = 0;
+    if (res && p->n_logprobs >= 0) {
+        double z = 0;
+        for (int64_t i = 0; i < V; i++)
+            if (w[i] > -INFINITY) z += exp((double)w[i] - mx);
+        logz = (float)((double)mx + log(z));
+    }
     int32_t chosen;
     if (p->temp <= 0) chosen = (int32_t)best;
     else {
@@ -287,7 +290,7 @@ int32_t it_sampler_sample(it_sampler *s, const float *logits, it_sample_result *
     if (res) {
         memset(res, 0, sizeof *res);
         res->id = chosen;
-        res->logprob = w[chosen] - logz;
+        res->logprob = p->n_logprobs >= 0 ? w[chosen] - logz : 0;
         if (p->n_logprobs > 0) {
             cand *c = s->c;
             int64_t n = 0;

@@ -40,7 +40,8 @@ typedef struct it_sampler_params {
     uint64_t seed;
     const it_logit_bias *bias; /* copied at creation */
     int32_t n_bias;
-    int32_t n_logprobs;    /* top-N log-probs to report, 0..IT_SAMPLER_MAX_LOGPROBS */
+    int32_t n_logprobs;    /* top-N log-probs to report, 0..IT_SAMPLER_MAX_LOGPROBS; -1: none, not even the
+                            * chosen token's (skips the log-partition pass over the vocabulary) */
 } it_sampler_params;
 
 /* temp 0.8, top_k 40, top_p 0.95, min_p 0.05, typical_p 1, penalties off, last_n 64, seed 0 */

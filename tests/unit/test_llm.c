@@ -444,6 +444,106 @@ static void kv_blocks(void **state) {
     it_kv_free(&kv);
 }
 
+/* prefix cache at block level: registration, matching by prefix (not by block contents
+ * alone), reference counts, LRU eviction deepest block first, usage */
+static void kv_prefix(void **state) {
+    (void)state;
+    it_kv_cache kv;
+    it_err e = {{0}};
+    assert_int_equal(it_kv_init(&kv, 1, 4, 64, 3, 6, 1, &e), 0);
+    assert_int_equal(it_kv_prefix_enable(&kv, &e), 0);
+    int32_t a[64], b[64];
+    for (int i = 0; i < 64; i++) a[i] = b[i] = 100 + i;
+    b[20] = 7; /* b = a's first block, then differs */
+    int64_t used, idle;
+    /* sequence 0 computes 40 positions of a: blocks 0 and 1 are registered */
+    assert_int_equal(it_kv_seq_resize(&kv, 0, 40, &e), 0);
+    it_kv_prefix_note(&kv, 0, 0, a, 40);
+    assert_int_equal(kv.n_cached, 2);
+    it_kv_usage(&kv, &used, &idle);
+    assert_int_equal(used, 3);
+    assert_int_equal(idle, 0);
+    /* sequence 1 with a's prompt while 0 runs: shares both blocks */
+    assert_int_equal(it_kv_prefix_match(&kv, 1, a, 39), 32);
+    assert_int_equal(kv.seq[1].blocks[0], kv.seq[0].blocks[0]);
+    assert_int_equal(kv.seq[1].blocks[1], kv.seq[0].blocks[1]);
+    assert_int_equal(kv.n_free, 3);
+    /* a whole block of b matches, the second differs */
+    assert_int_equal(it_kv_prefix_match(&kv, 2, b, 40), 16);
+    /* the same second block's tokens after a different first block do not match */
+    int32_t c[32];
+    for (int i = 0; i < 32; i++) c[i] = i < 16 ? 5 : a[i];
+    assert_int_equal(it_kv_prefix_match(&kv, 2, c, 32), 0);
+    assert_int_equal(it_kv_prefix_match(&kv, 2, a, 15), 0); /* less than a block */
+    /* all sequences done: the 2 registered blocks stay, evictable, counted as free */
+    for (int q = 0; q < 3; q++) assert_int_equal(it_kv_seq_resize(&kv, q, 0, &e), 0);
+    it_kv_usage(&kv, &used, &idle);
+    assert_int_equal(used, 0);
+    assert_int_equal(idle, 2);
+    assert_int_equal(kv.n_free, 6);
+    /* a new sequence takes 5 blocks: 4 free + 1 evicted, the deeper one (block 1 of a) */
+    assert_int_equal(it_kv_seq_resize(&kv, 2, 80 > 64 ? 64 : 80, &e), 0); /* 4 blocks */
+    assert_int_equal(it_kv_seq_resize(&kv, 1, 16, &e), 0);                 /* a 5th */
+    assert_int_equal(kv.n_cached, 1);
+    assert_int_equal(it_kv_seq_resize(&kv, 1, 0, &e), 0);
+    assert_int_equal(it_kv_seq_resize(&kv, 2, 0, &e), 0);
+    assert_int_equal(it_kv_prefix_match(&kv, 0, a, 63), 16); /* block 0 survived */
+    /* copy on write: rewriting inside a registered block leaves the cached one intact */
+    assert_int_equal(it_kv_seq_resize(&kv, 0, 8, &e), 0); /* drops into block 0 */
+    assert_int_equal(it_kv_seq_shared(&kv, 0, 8, 16), 1);
+    assert_int_equal(it_kv_seq_own(&kv, 0, 8, 16, &e), 0);
+    assert_int_equal(it_kv_prefix_match(&kv, 1, a, 20), 16);
+    assert_int_not_equal(kv.seq[1].blocks[0], kv.seq[0].blocks[0]);
+    it_kv_free(&kv);
+}
+
+/* through the API: a prompt decoded on one sequence, matched by another: the matched
+ * sequence's logits equal a full recomputation's bit for bit */
+static void prefix_cache_logits(void **state) {
+    (void)state;
+    char err[512];
+    ingot_llm *m = NULL;
+    ingot_llm_ctx *c = NULL;
+    assert_int_equal(ingot_llm_load(gguf_path, NULL, &m, err, sizeof err), INGOT_OK);
+    ingot_llm_ctx_params cp;
+    ingot_llm_ctx_params_default(&cp);
+    cp.n_seq = 3;
+    cp.n_ctx = 128;
+    cp.n_threads = 2;
+    cp.prefix_cache = 1;
+    assert_int_equal(ingot_llm_ctx_create(m, &cp, &c, err, sizeof err), INGOT_OK);
+    const char *text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. "
+                       "One day, she saw a big dog in the park and they became friends.";
+    int32_t ids[120], pos[120], seq[120];
+    size_t n;
+    assert_int_equal(ingot_llm_tokenize(m, text, strlen(text), INGOT_LLM_ADD_SPECIAL, ids, 120, &n), INGOT_OK);
+    assert_true(n > 33 && n < 120);
+    const int64_t V = 512;
+    float *all = malloc(n * V * sizeof(float)), *got = malloc(n * V * sizeof(float));
+    for (size_t i = 0; i < n; i++) { pos[i] = (int32_t)i; seq[i] = 0; }
+    assert_int_equal(ingot_llm_decode(c, (int64_t)n, ids, pos, seq, NULL, all), INGOT_OK);
+    int64_t hit = ingot_llm_seq_match_prefix(c, 1, ids, (int64_t)n - 1);
+    assert_int_equal(hit, (int64_t)(n - 1) / 16 * 16);
+    assert_int_equal(ingot_llm_seq_len(c, 1), hit);
+    for (size_t i = (size_t)hit; i < n; i++) seq[i] = 1;
+    assert_int_equal(ingot_llm_decode(c, (int64_t)n - hit, ids + hit, pos + hit, seq + hit, NULL, got), INGOT_OK);
+    assert_memory_equal(got, all + hit * V, (n - (size_t)hit) * V * sizeof(float));
+    ingot_llm_kv_stats ks;
+    ingot_llm_kv_get_stats(c, &ks);
+    assert_int_equal(ks.prefix_hits, (uint64_t)hit / 16);
+    assert_true(ks.used > 0 && ks.available + ks.used + ks.cached_idle <= ks.total + ks.cached_idle);
+    /* without the cache the call matches nothing */
+    ingot_llm_ctx *c2 = NULL;
+    cp.prefix_cache = 0;
+    assert_int_equal(ingot_llm_ctx_create(m, &cp, &c2, err, sizeof err), INGOT_OK);
+    assert_int_equal(ingot_llm_seq_match_prefix(c2, 1, ids, (int64_t)n - 1), 0);
+    ingot_llm_ctx_free(c2);
+    free(all);
+    free(got);
+    ingot_llm_ctx_free(c);
+    ingot_llm_free(m);
+}
+
 /* ---------------------------------------------------------------- kernels */
 
 static uint32_t rng32(uint64_t *s) {
@@ -564,57 +664,111 @@ static void qdot_tiers(void **state) {
     }
 }
 
-/* 16-row group kernels: against the row kernels, and the same bits whatever T and nr */
-static void qgemm16_tiers(void **state) {
+/* 16-row packed-group kernels: the packing keeps every row's value (against the row
+ * kernels), and each tier gives the scalar reference's bits whatever T and nr */
+static void qpack16_tiers(void **state) {
     (void)state;
     const it_qdot_table *ref = it_qdot_for(IT_ISA_SCALAR);
     uint64_t s = 11;
     static const int64_t sizes[] = {32, 544, 576};
     static const uint32_t types[] = {IT_GGML_Q8_0, IT_GGML_Q4_0, IT_GGML_Q4_1};
-    int ran = 0;
-    for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
-        const it_qdot_table *t = it_qdot_for(isa);
-        if (!t) continue;
-        for (size_t ti = 0; ti < 3; ti++) {
-            uint32_t ty = types[ti];
-            it_qgemm16_fn g = ty == IT_GGML_Q8_0 ? t->q8_0_g16 : ty == IT_GGML_Q4_0 ? t->q4_0_g16 : t->q4_1_g16;
-            it_qdot_fn rf = ty == IT_GGML_Q8_0 ? ref->q8_0 : ty == IT_GGML_Q4_0 ? ref->q4_0 : ref->q4_1;
-            if (!g) continue;
-            ran++;
-            uint32_t act = ty == IT_GGML_Q4_1 ? IT_GGML_Q8_1 : IT_GGML_Q8_0;
-            for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
-                const int64_t n = sizes[si], T = 13, rb = it_ggml_row_bytes(ty, n), xs = it_qdot_act_bytes(act, n);
-                uint8_t *w = malloc((size_t)(16 * rb)), *x = malloc((size_t)(T * xs));
-                float *row = malloc(n * sizeof(float));
-                for (int r = 0; r < 16; r++) {
-                    for (int64_t i = 0; i < n; i++) row[i] = frand(&s) * (1 + r % 3);
-                    it_quant_row(ty, row, w + r * rb, n);
-                }
-                for (int64_t tt = 0; tt < T; tt++) {
-                    for (int64_t i = 0; i < n; i++) row[i] = frand(&s) * 2;
-                    it_qdot_quant_act(act, row, n, x + tt * xs);
-                }
-                float y[13 * 16], y1[16], y5[13 * 16];
-                g(w, rb, 16, x, xs, T, n, y, 16);
-                g(w, rb, 5, x, xs, T, n, y5, 16);
-                for (int64_t tt = 0; tt < T; tt++) {
-                    g(w, rb, 16, x + tt * xs, xs, 1, n, y1, 16);
-                    assert_memory_equal(y1, y + tt * 16, sizeof y1);
-                    assert_memory_equal(y5 + tt * 16, y + tt * 16, 5 * sizeof(float));
-                    for (int r = 0; r < 16; r++) {
-                        float e = rf(w + r * rb, x + tt * xs, n);
-                        if (fabsf(e - y[tt * 16 + r]) > 1e-4f * (1 + fabsf(e)))
-                            fail_msg("isa %d %s n %lld: row %d token %lld: %g vs ref %g", isa, it_ggml_type_name(ty),
-                                     (long long)n, r, (long long)tt, y[tt * 16 + r], e);
-                    }
-                }
-                free(w);
-                free(x);
-                free(row);
+    const int64_t R = 37, T = 13; /* three groups, the last one 5 rows */
+    assert_int_equal(it_qpack16_bytes(IT_GGML_Q6_K, 16, 256), -1);
+    assert_int_equal(it_qpack16_bytes(IT_GGML_Q4_0, 16, 48), -1);
+    for (size_t ti = 0; ti < 3; ti++) {
+        uint32_t ty = types[ti], act = ty == IT_GGML_Q4_1 ? IT_GGML_Q8_1 : IT_GGML_Q8_0;
+        it_qdot_fn rf = ty == IT_GGML_Q8_0 ? ref->q8_0 : ty == IT_GGML_Q4_0 ? ref->q4_0 : ref->q4_1;
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            const int64_t n = sizes[si], rb = it_ggml_row_bytes(ty, n), xs = it_qdot_act_bytes(act, n);
+            const int64_t pbytes = it_qpack16_bytes(ty, R, n), gb = it_qpack16_group_bytes(ty, n);
+            assert_int_equal(pbytes, 3 * gb);
+            assert_int_equal(gb, 16 * rb); /* the same bytes per weight as the rows */
+            uint8_t *w = malloc((size_t)(R * rb)), *x = malloc((size_t)(T * xs)), *pk = malloc((size_t)pbytes);
+            float *row = malloc(n * sizeof(float)), *y = malloc(T * 48 * sizeof(float));
+            float *yt = malloc(T * 48 * sizeof(float));
+            for (int64_t r = 0; r < R; r++) {
+                for (int64_t i = 0; i < n; i++) row[i] = frand(&s) * (float)(1 + r % 3);
+                it_quant_row(ty, row, w + r * rb, n);
             }
+            for (int64_t tt = 0; tt < T; tt++) {
+                for (int64_t i = 0; i < n; i++) row[i] = frand(&s) * 2;
+                it_qdot_quant_act(act, row, n, x + tt * xs);
+            }
+            it_qpack16(ty, w, rb, R, n, pk);
+            for (int g = 0; g < 3; g++) {
+                int nr = g < 2 ? 16 : 5;
+                it_qdot_p16_ref(ty, pk + g * gb, n, nr, x, xs, T, y + 16 * g, 48);
+            }
+            for (int64_t tt = 0; tt < T; tt++)
+                for (int64_t r = 0; r < R; r++) {
+                    float e = rf(w + r * rb, x + tt * xs, n), v = y[tt * 48 + r];
+                    if (fabsf(e - v) > 1e-4f * (1 + fabsf(e)))
+                        fail_msg("%s n %lld: row %lld token %lld: packed %g vs row kernel %g", it_ggml_type_name(ty),
+                                 (long long)n, (long long)r, (long long)tt, v, e);
+                }
+            for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
+                const it_qdot_table *t = it_qdot_for(isa);
+                it_qpack16_fn f = !t ? NULL : ty == IT_GGML_Q8_0 ? t->q8_0_p16 : ty == IT_GGML_Q4_0 ? t->q4_0_p16 : t->q4_1_p16;
+                if (!f) continue;
+                for (int g = 0; g < 3; g++) f(pk + g * gb, n, g < 2 ? 16 : 5, x, xs, T, yt + 16 * g, 48);
+                for (int64_t tt = 0; tt < T; tt++)
+                    for (int64_t r = 0; r < R; r++)
+                        if (memcmp(&yt[tt * 48 + r], &y[tt * 48 + r], 4))
+                            fail_msg("isa %d %s n %lld: row %lld token %lld: %.9g vs reference %.9g", isa,
+                                     it_ggml_type_name(ty), (long long)n, (long long)r, (long long)tt, yt[tt * 48 + r],
+                                     y[tt * 48 + r]);
+                /* one token at a time and fewer rows: the same bits */
+                for (int64_t tt = 0; tt < T; tt++) {
+                    float one[16];
+                    f(pk + gb, n, 7, x + tt * xs, xs, 1, one, 16);
+                    assert_memory_equal(one, &y[tt * 48 + 16], 7 * sizeof(float));
+                }
+            }
+            free(w); free(x); free(pk); free(row); free(y); free(yt);
         }
     }
-    (void)ran;
+}
+
+/* attention kernels over the f16 cache: every tier gives the reference's bits */
+static void attn_kernels_tiers(void **state) {
+    (void)state;
+    uint64_t s = 5;
+    static const int64_t hds[] = {64, 72, 128, 6};
+    for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++) {
+        const int64_t hd = hds[hi], n = 23, stride = hd + 24;
+        uint16_t *kt = malloc((size_t)(hd * 16) * 2), *v = malloc((size_t)(n * stride) * 2);
+        float *q = malloc((size_t)hd * 4), p[23], s0[16], s1[16];
+        float *o0 = malloc((size_t)hd * 4), *o1 = malloc((size_t)hd * 4);
+        for (int64_t i = 0; i < hd * 16; i++) kt[i] = it_f32_to_f16(frand(&s) * 2);
+        for (int64_t i = 0; i < n * stride; i++) v[i] = it_f32_to_f16(frand(&s));
+        for (int64_t i = 0; i < hd; i++) q[i] = frand(&s);
+        for (int i = 0; i < n; i++) p[i] = frand(&s) * 0.5f + 0.5f;
+        it_qdot_kq16_ref(kt, q, hd, s0);
+        for (int j = 0; j < 16; j++) { /* against a plain double dot */
+            double e = 0;
+            for (int64_t d = 0; d < hd; d++) e += (double)q[d] * it_f16_to_f32(kt[d * 16 + j]);
+            assert_true(fabs(e - s0[j]) < 1e-4 * (1 + fabs(e)));
+        }
+        for (int64_t k = 0; k < hd; k++) o0[k] = frand(&s);
+        memcpy(o1, o0, (size_t)hd * 4);
+        it_qdot_pv_ref(v, stride, p, n, hd, o0);
+        for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
+            const it_qdot_table *t = it_qdot_for(isa);
+            if (!t || !t->kq16_f16) continue;
+            t->kq16_f16(kt, q, hd, s1);
+            assert_memory_equal(s0, s1, sizeof s0);
+            float *o2 = malloc((size_t)hd * 4);
+            memcpy(o2, o1, (size_t)hd * 4);
+            t->pv_f16(v, stride, p, n, hd, o2);
+            assert_memory_equal(o0, o2, (size_t)hd * 4);
+            /* the same bits as n axpy_f16 calls (fused on the SIMD tiers) */
+            memcpy(o2, o1, (size_t)hd * 4);
+            for (int i = 0; i < n; i++) t->axpy_f16(o2, p[i], v + i * stride, hd);
+            if (isa != IT_ISA_SCALAR) assert_memory_equal(o0, o2, (size_t)hd * 4);
+            free(o2);
+        }
+        free(kt); free(v); free(q); free(o0); free(o1);
+    }
 }
 
 /* ---------------------------------------------------------------- sampler */
@@ -781,7 +935,7 @@ static void stop_strings(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
-        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qgemm16_tiers),
+        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers),
         cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
