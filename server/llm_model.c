@@ -3,14 +3,16 @@
  *
  * One scheduler thread owns the model's ingot_llm_ctx, whose n_seq sequences are the
  * slots. Each step it (1) drops cancelled requests, freeing their KV at once; (2) admits
- * waiting requests in FIFO order into free slots, choosing the slot whose cached tokens
- * share the longest prefix with the request (the KV of a finished request stays in its
- * slot as a prefix cache until the slot is needed: cached_tokens); (3) plans one batch:
+ * waiting requests in FIFO order into free slots; a new sequence first maps the context's
+ * prefix-cache blocks matching its prompt (full 16-token blocks addressed by a hash of the
+ * prefix they end, computed by any request, running or finished, shared by reference:
+ * cached_tokens), so a repeated system prompt is computed once; (3) plans one batch:
  * one token for every decoding sequence first, then prompt chunks in arrival order up
  * to --max-batch-tokens, so a long prompt never stalls running streams; (4) checks the
- * KV block budget (--kv-cache-mem, in 16-position blocks that sequences take on demand):
- * when it is exceeded, idle prefix caches are evicted (least recently used first), then
- * the newest running requests are preempted (KV freed, requeued, later recomputed from
+ * KV block budget (--kv-cache-mem, in 16-position blocks that sequences take on demand;
+ * cached blocks no request holds count as free, the context evicts them least recently
+ * used first): when it is exceeded, the newest running requests are preempted (KV freed,
+ * requeued, later recomputed from
  * prompt + generated tokens: the sampler state is kept, so the output is unchanged);
  * (5) runs one ingot_llm_decode and samples each sequence whose logits came back.
  * ingot_llm_decode's results do not depend on the batch, so greedy output is the same
@@ -31,9 +33,6 @@
 
 typedef struct llm_slot {
     llm_req *req;    /* running request, or NULL */
-    int32_t *cache;  /* idle slot: the tokens its KV holds */
-    int64_t n_cache;
-    double last_used;
 } llm_slot;
 
 struct llm_model {
@@ -57,6 +56,7 @@ struct llm_model {
     uint64_t next_order;
     /* statistics (under mu) */
     int64_t blocks_running, blocks_cached;
+    uint64_t prefix_queries, prefix_hits;
     uint64_t prompt_tokens, cached_tokens, gen_tokens, preemptions, req_ok, req_fail, req_cancelled, steps;
     metrics_hist ttft, itl, e2e;
 };
@@ -145,12 +145,8 @@ int llm_submit(llm_model *lm, llm_req *r) {
 
 /* ---------------------------------------------------------------- scheduler */
 
-static void slot_clear(llm_model *lm, int s) {
-    ingot_llm_seq_truncate(lm->ctx, s, 0);
-    free(lm->slots[s].cache);
-    lm->slots[s].cache = NULL;
-    lm->slots[s].n_cache = 0;
-}
+/* the slot's sequence lets its blocks go (full ones stay in the prefix cache) */
+static void slot_clear(llm_model *lm, int s) { ingot_llm_seq_truncate(lm->ctx, s, 0); }
 
 static void append_text(llm_req *r, const char *t, size_t n) {
     if (r->text_len + n + 1 > r->text_cap) {
@@ -164,8 +160,8 @@ static void append_text(llm_req *r, const char *t, size_t n) {
     r->text[r->text_len] = 0;
 }
 
-/* Finish r (lm->mu held): record how, keep or free its slot's KV, drop the scheduler's
- * reference. After a normal finish the KV stays in the slot for prefix reuse. */
+/* Finish r (lm->mu held): record how, free its slot's KV (its full blocks stay in the
+ * prefix cache), drop the scheduler's reference. */
 static void finish_req(llm_model *lm, llm_req *r, int how, int status, const char *msg) {
     r->finish = how;
     r->status = status;
@@ -179,24 +175,10 @@ static void finish_req(llm_model *lm, llm_req *r, int how, int status, const cha
     if (s >= 0) {
         lm->slots[s].req = NULL;
         lm->n_running--;
-        if (how == LLM_FINISH_STOP || how == LLM_FINISH_LENGTH) {
-            lm->slots[s].cache = r->all; /* the KV holds all[0..n_past) */
-            lm->slots[s].n_cache = r->n_past;
-            lm->slots[s].last_used = now;
-            r->all = NULL;
-            r->n_all = r->cap_all = 0;
-        } else {
-            slot_clear(lm, s);
-        }
+        slot_clear(lm, s);
         r->slot = -1;
     }
     req_unref_locked(r);
-}
-
-static int64_t common_prefix(const int32_t *a, int64_t na, const int32_t *b, int64_t nb) {
-    int64_t n = 0;
-    while (n < na && n < nb && a[n] == b[n]) n++;
-    return n;
 }
 
 static void admit(llm_model *lm) {
@@ -209,27 +191,11 @@ static void admit(llm_model *lm) {
             finish_req(lm, r, LLM_FINISH_CANCELLED, 499, "cancelled");
             continue;
         }
-        int best = -1;
-        int64_t best_lcp = -1;
-        for (int s = 0; s < lm->cfg.max_seqs; s++) {
-            llm_slot *sl = &lm->slots[s];
-            if (sl->req) continue;
-            int64_t l = common_prefix(sl->cache, sl->n_cache, r->all, r->n_all - 1);
-            /* prefer the longest shared prefix, then the emptiest / least recently used slot */
-            if (l > best_lcp || (l == best_lcp && best >= 0 &&
-                                 (sl->n_cache < lm->slots[best].n_cache ||
-                                  (sl->n_cache == lm->slots[best].n_cache && sl->last_used < lm->slots[best].last_used)))) {
-                best = s, best_lcp = l;
-            }
-        }
+        int best = 0;
+        while (lm->slots[best].req) best++;
         llm_slot *sl = &lm->slots[best];
-        if (ingot_llm_seq_truncate(lm->ctx, best, best_lcp) != INGOT_OK) {
-            best_lcp = 0;
-            ingot_llm_seq_truncate(lm->ctx, best, 0);
-        }
-        free(sl->cache);
-        sl->cache = NULL;
-        sl->n_cache = 0;
+        /* the prompt's cached blocks (one token is left to decode for the logits) */
+        int64_t best_lcp = ingot_llm_seq_match_prefix(lm->ctx, best, r->all, r->n_all - 1);
         sl->req = r;
         r->slot = best;
         r->n_past = best_lcp;
@@ -255,7 +221,8 @@ static int running_sorted(llm_model *lm, int *idx) {
     return n;
 }
 
-/* Decide each running request's feed for this step; returns the blocks needed. */
+/* Decide each running request's feed for this step; returns the new blocks it needs
+ * (sequences hold whole blocks of what they computed; writes go past them). */
 static int64_t plan(llm_model *lm, const int *idx, int n) {
     int64_t budget = lm->cfg.max_batch_tokens, blocks = 0;
     for (int i = 0; i < n; i++) {
@@ -270,30 +237,29 @@ static int64_t plan(llm_model *lm, const int *idx, int n) {
             r->feed = left < budget ? left : (budget > 0 ? budget : 0);
             budget -= r->feed;
         }
-        blocks += blocks_of(r->n_past + r->feed);
+        blocks += blocks_of(r->n_past + r->feed) - blocks_of(r->n_past);
     }
-    lm->blocks_running = blocks;
-    int64_t cached = 0;
-    for (int s = 0; s < lm->cfg.max_seqs; s++)
-        if (!lm->slots[s].req) cached += blocks_of(lm->slots[s].n_cache);
-    lm->blocks_cached = cached;
-    return blocks + cached;
+    return blocks;
 }
 
-/* Free KV until the plan fits the block budget: idle caches first, then the newest runs. */
+/* the KV gauges of /metrics */
+static void kv_gauges(llm_model *lm) {
+    ingot_llm_kv_stats ks;
+    ingot_llm_kv_get_stats(lm->ctx, &ks);
+    lm->blocks_running = ks.used;
+    lm->blocks_cached = ks.cached_idle;
+    lm->prefix_queries = ks.prefix_queries;
+    lm->prefix_hits = ks.prefix_hits;
+}
+
+/* Preempt the newest running requests until the plan's new blocks fit what the pool has
+ * (free blocks and evictable cached ones). */
 static int fit_budget(llm_model *lm, int *idx, int *n) {
     for (;;) {
         int64_t need = plan(lm, idx, *n);
-        if (need <= lm->budget_blocks) return 0;
-        int lru = -1;
-        for (int s = 0; s < lm->cfg.max_seqs; s++)
-            if (!lm->slots[s].req && lm->slots[s].n_cache &&
-                (lru < 0 || lm->slots[s].last_used < lm->slots[lru].last_used))
-                lru = s;
-        if (lru >= 0) {
-            slot_clear(lm, lru);
-            continue;
-        }
+        ingot_llm_kv_stats ks;
+        ingot_llm_kv_get_stats(lm->ctx, &ks);
+        if (need <= ks.available) return 0;
         if (*n <= 1) return -1;
         int s = idx[*n - 1];
         llm_req *r = lm->slots[s].req;
@@ -396,7 +362,7 @@ static void *sched_main(void *arg) {
         }
         admit(lm);
         if (lm->n_running == 0) {
-            plan(lm, idx, 0); /* refresh the block gauges */
+            kv_gauges(lm);
             pthread_cond_broadcast(&lm->progress_cv);
             if (lm->stopping) break;
             pthread_cond_wait(&lm->work_cv, &lm->mu);
@@ -428,6 +394,7 @@ static void *sched_main(void *arg) {
             }
         }
         lm->steps++;
+        kv_gauges(lm);
         pthread_mutex_unlock(&lm->mu);
         ingot_status st = nt ? ingot_llm_decode(lm->ctx, nt, lm->b_tok, lm->b_pos, lm->b_seq, lm->b_want, lm->logits)
                              : INGOT_OK;
@@ -514,13 +481,9 @@ llm_model *llm_model_create(const char *path, const llm_config *cfg, char *err, 
     cp.n_ctx = n_ctx;
     cp.n_seq = lm->cfg.max_seqs;
     cp.n_threads = cfg->threads;
-    st = ingot_llm_ctx_create(lm->llm, &cp, &lm->ctx, lerr, sizeof lerr);
-    if (st != INGOT_OK) {
-        snprintf(err, errlen, "cannot create a context for %s: %s", path, lerr[0] ? lerr : ingot_status_str(st));
-        goto fail;
-    }
-    lm->n_ctx = ingot_llm_ctx_n_ctx(lm->ctx);
-    int64_t full = blocks_of(lm->n_ctx);
+    cp.prefix_cache = 1;
+    /* the KV pool: n_seq full contexts, or what --kv-cache-mem holds (at least one full context) */
+    int64_t full = blocks_of(n_ctx);
     lm->budget_blocks = full * lm->cfg.max_seqs;
     if (cfg->kv_cache_mem > 0) {
         int64_t kv_dim = info.n_head > 0 ? info.n_embd / info.n_head * info.n_head_kv : info.n_embd;
@@ -530,12 +493,19 @@ llm_model *llm_model_create(const char *path, const llm_config *cfg, char *err, 
             snprintf(err, errlen,
                      "--kv-cache-mem %lld holds %lld KV blocks of %lld bytes; one full context (%lld positions) "
                      "needs %lld",
-                     (long long)cfg->kv_cache_mem, (long long)b, (long long)per_block, (long long)lm->n_ctx,
+                     (long long)cfg->kv_cache_mem, (long long)b, (long long)per_block, (long long)n_ctx,
                      (long long)full);
             goto fail;
         }
         if (b < lm->budget_blocks) lm->budget_blocks = b;
     }
+    cp.n_kv_blocks = lm->budget_blocks;
+    st = ingot_llm_ctx_create(lm->llm, &cp, &lm->ctx, lerr, sizeof lerr);
+    if (st != INGOT_OK) {
+        snprintf(err, errlen, "cannot create a context for %s: %s", path, lerr[0] ? lerr : ingot_status_str(st));
+        goto fail;
+    }
+    lm->n_ctx = ingot_llm_ctx_n_ctx(lm->ctx);
     if (info.chat_template && strstr(info.chat_template, "<|im_start|>")) {
         snprintf(lm->tmpl, sizeof lm->tmpl, "chatml");
         lm->default_system = template_default_system(info.chat_template);
@@ -585,7 +555,6 @@ void llm_model_free(llm_model *lm) {
         llm_model_cancel(lm);
         pthread_join(lm->thread, NULL);
     }
-    for (int s = 0; lm->slots && s < lm->cfg.max_seqs; s++) free(lm->slots[s].cache);
     free(lm->slots);
     free(lm->logits), free(lm->b_tok), free(lm->b_pos), free(lm->b_seq), free(lm->b_want);
     free(lm->default_system);
@@ -620,8 +589,12 @@ void llm_model_write_help(sbuf *b) {
                 "# TYPE ingot_llm_requests_waiting gauge\n"
                 "# HELP ingot_llm_kv_blocks_used KV blocks held by running requests.\n"
                 "# TYPE ingot_llm_kv_blocks_used gauge\n"
-                "# HELP ingot_llm_kv_blocks_cached KV blocks kept by finished requests for prefix reuse.\n"
+                "# HELP ingot_llm_kv_blocks_cached Prefix-cache KV blocks no running request holds (evictable).\n"
                 "# TYPE ingot_llm_kv_blocks_cached gauge\n"
+                "# HELP ingot_llm_prefix_cache_queries_total KV blocks of admitted prompts looked up in the prefix cache.\n"
+                "# TYPE ingot_llm_prefix_cache_queries_total counter\n"
+                "# HELP ingot_llm_prefix_cache_hits_total KV blocks of admitted prompts found in the prefix cache.\n"
+                "# TYPE ingot_llm_prefix_cache_hits_total counter\n"
                 "# HELP ingot_llm_kv_blocks_total KV block budget.\n"
                 "# TYPE ingot_llm_kv_blocks_total gauge\n"
                 "# HELP ingot_llm_kv_cache_usage_ratio Fraction of the KV budget held by running requests.\n"
@@ -653,6 +626,8 @@ void llm_model_write_metrics(llm_model *lm, sbuf *b, const char *labels) {
     sbuf_printf(b, "ingot_llm_kv_blocks_used{%s} %lld\n", labels, (long long)lm->blocks_running);
     sbuf_printf(b, "ingot_llm_kv_blocks_cached{%s} %lld\n", labels, (long long)lm->blocks_cached);
     sbuf_printf(b, "ingot_llm_kv_blocks_total{%s} %lld\n", labels, (long long)lm->budget_blocks);
+    sbuf_printf(b, "ingot_llm_prefix_cache_queries_total{%s} %llu\n", labels, (unsigned long long)lm->prefix_queries);
+    sbuf_printf(b, "ingot_llm_prefix_cache_hits_total{%s} %llu\n", labels, (unsigned long long)lm->prefix_hits);
     sbuf_printf(b, "ingot_llm_kv_cache_usage_ratio{%s} %.6f\n", labels,
                 lm->budget_blocks ? (double)lm->blocks_running / (double)lm->budget_blocks : 0.0);
     sbuf_printf(b, "ingot_llm_prompt_tokens_total{%s} %llu\n", labels, (unsigned long long)lm->prompt_tokens);

@@ -38,22 +38,31 @@ struct model_repo {
 
 void model_repo_set_llm_config(model_repo *r, const llm_config *cfg) { r->llm = *cfg; }
 
-static int is_gguf(const char *path) {
-    size_t n = strlen(path);
-    return n > 5 && !strcmp(path + n - 5, ".gguf");
-}
+enum { HF_NONE, HF_EMBED, HF_CAUSAL_LM };
 
-/* A Hugging Face folder whose config.json has model_type "bert": an embedding model. */
-static int is_embed_dir(const char *path) {
+/* A Hugging Face folder: config.json with model_type "bert" (an embedding model) or an
+ * architectures entry "...ForCausalLM" (an LLM, converted by ingot_llm_load). */
+static int hf_dir_kind(const char *path) {
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return HF_NONE;
     char cpath[4096];
     snprintf(cpath, sizeof cpath, "%s/config.json", path);
     json_t *j = json_load_file(cpath, 0, NULL);
     json_t *mt = j ? json_object_get(j, "model_type") : NULL;
-    int yes = mt && json_is_string(mt) && !strcmp(json_string_value(mt), "bert");
+    int kind = mt && json_is_string(mt) && !strcmp(json_string_value(mt), "bert") ? HF_EMBED : HF_NONE;
+    json_t *arch = j ? json_object_get(j, "architectures") : NULL;
+    for (size_t i = 0; kind == HF_NONE && json_is_array(arch) && i < json_array_size(arch); i++) {
+        const char *a = json_string_value(json_array_get(arch, i));
+        size_t n = a ? strlen(a) : 0;
+        if (n > 11 && !strcmp(a + n - 11, "ForCausalLM")) kind = HF_CAUSAL_LM;
+    }
     json_decref(j);
-    return yes;
+    return kind;
+}
+
+static int is_llm(const char *path) {
+    size_t n = strlen(path);
+    return (n > 5 && !strcmp(path + n - 5, ".gguf")) || hf_dir_kind(path) == HF_CAUSAL_LM;
 }
 
 int model_name_valid(const char *name) {
@@ -246,8 +255,8 @@ static served_model *load_model(const char *name, const char *path, const batche
                                 const llm_config *llm, char *err, size_t errlen) {
     batcher_config cfg = *defaults;
     char version[64] = "1";
-    int embed = is_embed_dir(path);
-    if (!embed && read_config(path, &cfg, version, sizeof version, err, errlen)) return NULL;
+    int hf = hf_dir_kind(path), embed = hf == HF_EMBED;
+    if (hf == HF_NONE && read_config(path, &cfg, version, sizeof version, err, errlen)) return NULL;
     served_model *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "out of memory");
@@ -262,7 +271,7 @@ static served_model *load_model(const char *name, const char *path, const batche
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (is_gguf(path)) {
+    if (is_llm(path)) {
         m->kind = MODEL_KIND_LLM;
         m->llm = llm_model_create(path, llm, err, errlen);
         if (!m->llm) goto fail;

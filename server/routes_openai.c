@@ -24,6 +24,7 @@
 #include "ingot_chat.h"
 
 #define OAI_MAX_STOP 16
+#define OAI_MAX_N 16 /* choices per request (n): each is a sequence of its own */
 
 /* ---------------------------------------------------------------- errors */
 
@@ -120,6 +121,7 @@ typedef struct oai_params {
     int n_stop;
     int max_tokens; /* 0: until the context is full */
     int stream, include_usage, logprobs, top_logprobs, ignore_eos;
+    int n; /* choices */
 } oai_params;
 
 /* A number field in [lo, hi]; absent or null keeps *out. 0 ok, -1 with the reply made. */
@@ -177,11 +179,8 @@ static int parse_params(json_t *body, int chat, const ingot_llm *llm, oai_params
     if (get_num(body, "repetition_penalty", 0.01, 10, 0, &x, resp)) return -1;
     g->repeat_penalty = (float)x;
     x = 1;
-    if (get_num(body, "n", 1, 128, 1, &x, resp)) return -1;
-    if (x != 1) {
-        oai_error(resp, 400, "n", "unsupported_value", "only n = 1 is supported");
-        return -1;
-    }
+    if (get_num(body, "n", 1, OAI_MAX_N, 1, &x, resp)) return -1;
+    p->n = (int)x;
     x = 0;
     if (get_num(body, "max_tokens", 1, 1 << 24, 1, &x, resp)) return -1;
     if (get_num(body, "max_completion_tokens", 1, 1 << 24, 1, &x, resp)) return -1;
@@ -287,7 +286,7 @@ static int parse_params(json_t *body, int chat, const ingot_llm *llm, oai_params
             p->top_logprobs = (int)x;
         }
     }
-    g->n_logprobs = p->top_logprobs;
+    g->n_logprobs = p->logprobs ? p->top_logprobs : -1; /* logprob of the chosen token: only when asked */
     g->penalty_last_n = 64;
     return 0;
 }
@@ -407,25 +406,28 @@ typedef struct oai_job {
     ingot_app *app;
     served_model *sm;
     llm_model *lm;
-    llm_req *r;
+    llm_req *rs[OAI_MAX_N]; /* one request (sequence) per choice */
+    int n;
     int chat, include_usage, logprobs, fd;
     char id[48];
     char *model;
     long long created;
-    /* streaming */
+    /* streaming, per choice */
     int phase;
-    int64_t tok_i;
-    size_t text_pos;
+    int64_t tok_i[OAI_MAX_N];
+    size_t text_pos[OAI_MAX_N];
+    uint8_t ended[OAI_MAX_N];
     sbuf out;
     size_t out_pos;
 } oai_job;
 
 static void job_free(oai_job *j) {
     if (!j) return;
-    if (j->r) {
-        llm_req_cancel(j->lm, j->r); /* no-op when it finished */
-        llm_req_release(j->lm, j->r);
-    }
+    for (int i = 0; i < j->n; i++)
+        if (j->rs[i]) {
+            llm_req_cancel(j->lm, j->rs[i]); /* no-op when it finished */
+            llm_req_release(j->lm, j->rs[i]);
+        }
     model_repo_release(j->sm);
     free(j->model);
     free(j->out.s);
@@ -434,10 +436,14 @@ static void job_free(oai_job *j) {
 
 static const char *finish_str(int f) { return f == LLM_FINISH_LENGTH ? "length" : "stop"; }
 
-static json_t *usage_json(const llm_req *r) {
+/* the prompt counts once, every choice's tokens count */
+static json_t *usage_json(const oai_job *j) {
+    int64_t gen = 0;
+    for (int i = 0; i < j->n; i++) gen += j->rs[i]->n_gen;
+    const llm_req *r = j->rs[0];
     return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)r->n_prompt, "completion_tokens",
-                     (json_int_t)r->n_gen, "total_tokens", (json_int_t)(r->n_prompt + r->n_gen),
-                     "prompt_tokens_details", "cached_tokens", (json_int_t)r->cached_tokens);
+                     (json_int_t)gen, "total_tokens", (json_int_t)(r->n_prompt + gen), "prompt_tokens_details",
+                     "cached_tokens", (json_int_t)r->cached_tokens);
 }
 
 static json_t *tok_text_json(const ingot_llm *llm, int32_t id, json_t **bytes) {
@@ -503,9 +509,10 @@ static json_t *stringn_lossy(const char *s, size_t n) {
 }
 
 /* One choice object of a chunk (stream) or of the whole response. */
-static json_t *choice(oai_job *j, const char *text, size_t n, json_t *lp, const char *finish, int stream, int role) {
+static json_t *choice(oai_job *j, int index, const char *text, size_t n, json_t *lp, const char *finish, int stream,
+                      int role) {
     json_t *c = json_object();
-    json_object_set_new(c, "index", json_integer(0));
+    json_object_set_new(c, "index", json_integer(index));
     if (j->chat) {
         json_t *m = json_object();
         if (role || !stream) json_object_set_new(m, "role", json_string("assistant"));
@@ -532,8 +539,8 @@ static void sse(oai_job *j, json_t *o) {
     free(s);
 }
 
-static void chunk(oai_job *j, const char *text, size_t n, json_t *lp, const char *finish, int role) {
-    json_t *o = envelope(j, 1, json_pack("[o]", choice(j, text, n, lp, finish, 1, role)));
+static void chunk(oai_job *j, int index, const char *text, size_t n, json_t *lp, const char *finish, int role) {
+    json_t *o = envelope(j, 1, json_pack("[o]", choice(j, index, text, n, lp, finish, 1, role)));
     if (o && j->include_usage) json_object_set_new(o, "usage", json_null());
     sse(j, o);
 }
@@ -554,47 +561,63 @@ static ssize_t stream_read(void *ud, uint64_t pos, char *buf, size_t max) {
         j->out.len = j->out_pos = 0;
         if (j->out.oom) return -2;
         if (j->phase == 0) {
-            if (j->chat) chunk(j, "", 0, NULL, NULL, 1);
+            if (j->chat)
+                for (int i = 0; i < j->n; i++) chunk(j, i, "", 0, NULL, NULL, 1);
             j->phase = 1;
             continue;
         }
         if (j->phase == 1) {
-            llm_req *r = j->r;
             llm_req_lock(j->lm);
-            while (j->tok_i == r->n_toks && !r->finish) {
+            for (;;) { /* until some choice has news */
+                int news = 0;
+                for (int i = 0; i < j->n && !news; i++)
+                    news = !j->ended[i] && (j->tok_i[i] < j->rs[i]->n_toks || j->rs[i]->finish);
+                if (news) break;
                 llm_req_wait(j->lm, 50);
-                if (j->tok_i == r->n_toks && !r->finish && http_socket_closed(j->fd)) {
+                if (http_socket_closed(j->fd)) {
                     llm_req_unlock(j->lm);
-                    llm_req_cancel(j->lm, r);
+                    for (int i = 0; i < j->n; i++) llm_req_cancel(j->lm, j->rs[i]);
                     return -2;
                 }
             }
-            for (; j->tok_i < r->n_toks; j->tok_i++) {
-                const llm_tok *t = &r->toks[j->tok_i];
-                size_t n = t->text_end - j->text_pos;
-                if (n == 0 && !j->logprobs) continue;
-                json_t *lp = NULL;
-                if (j->logprobs)
-                    lp = j->chat ? json_pack("{s:[o]}", "content", chat_lp(llm, t))
-                                 : cmpl_lp(llm, r, j->tok_i, j->tok_i + 1, j->text_pos);
-                chunk(j, r->text + j->text_pos, n, lp, NULL, 0);
-                j->text_pos = t->text_end;
-            }
-            if (r->finish) {
-                if (r->text_len > j->text_pos) chunk(j, r->text + j->text_pos, r->text_len - j->text_pos, NULL, NULL, 0);
-                j->text_pos = r->text_len;
+            int live = 0;
+            for (int i = 0; i < j->n && j->phase == 1; i++) {
+                llm_req *r = j->rs[i];
+                if (j->ended[i]) continue;
+                for (; j->tok_i[i] < r->n_toks; j->tok_i[i]++) {
+                    const llm_tok *t = &r->toks[j->tok_i[i]];
+                    size_t n = t->text_end - j->text_pos[i];
+                    if (n == 0 && !j->logprobs) continue;
+                    json_t *lp = NULL;
+                    if (j->logprobs)
+                        lp = j->chat ? json_pack("{s:[o]}", "content", chat_lp(llm, t))
+                                     : cmpl_lp(llm, r, j->tok_i[i], j->tok_i[i] + 1, j->text_pos[i]);
+                    chunk(j, i, r->text + j->text_pos[i], n, lp, NULL, 0);
+                    j->text_pos[i] = t->text_end;
+                }
+                if (!r->finish) {
+                    live++;
+                    continue;
+                }
+                if (r->text_len > j->text_pos[i])
+                    chunk(j, i, r->text + j->text_pos[i], r->text_len - j->text_pos[i], NULL, NULL, 0);
+                j->text_pos[i] = r->text_len;
+                j->ended[i] = 1;
                 if (r->finish == LLM_FINISH_ERROR || r->finish == LLM_FINISH_CANCELLED) {
                     sse(j, oai_error_json(r->status ? r->status : 500, r->err, NULL, NULL));
+                    for (int k = 0; k < j->n; k++) llm_req_cancel(j->lm, j->rs[k]);
                     j->phase = 3;
                 } else {
-                    chunk(j, NULL, 0, NULL, finish_str(r->finish), 0);
-                    if (j->include_usage) {
-                        json_t *o = envelope(j, 1, json_array());
-                        if (o) json_object_set_new(o, "usage", usage_json(r));
-                        sse(j, o);
-                    }
-                    j->phase = 3;
+                    chunk(j, i, NULL, 0, NULL, finish_str(r->finish), 0);
                 }
+            }
+            if (j->phase == 1 && !live) {
+                if (j->include_usage) {
+                    json_t *o = envelope(j, 1, json_array());
+                    if (o) json_object_set_new(o, "usage", usage_json(j));
+                    sse(j, o);
+                }
+                j->phase = 3;
             }
             llm_req_unlock(j->lm);
             continue;
@@ -612,39 +635,46 @@ static void stream_done(void *ud) { job_free(ud); }
 
 /* Non-streaming: wait for the whole result. */
 static void respond_whole(oai_job *j, http_resp *resp) {
-    llm_req *r = j->r;
     const ingot_llm *llm = llm_model_llm(j->lm);
     llm_req_lock(j->lm);
-    while (!r->finish) {
-        llm_req_wait(j->lm, 50);
-        if (!r->finish && http_socket_closed(j->fd)) {
+    for (int i = 0; i < j->n; i++) {
+        llm_req *r = j->rs[i];
+        while (!r->finish) {
+            llm_req_wait(j->lm, 50);
+            if (!r->finish && http_socket_closed(j->fd)) {
+                llm_req_unlock(j->lm);
+                for (int k = 0; k < j->n; k++) llm_req_cancel(j->lm, j->rs[k]);
+                oai_error(resp, 499, NULL, NULL, "client closed the connection");
+                return;
+            }
+        }
+        if (r->finish == LLM_FINISH_ERROR || r->finish == LLM_FINISH_CANCELLED) {
+            int status = r->status ? r->status : 500;
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", r->err);
             llm_req_unlock(j->lm);
-            llm_req_cancel(j->lm, r);
-            oai_error(resp, 499, NULL, NULL, "client closed the connection");
+            for (int k = 0; k < j->n; k++) llm_req_cancel(j->lm, j->rs[k]);
+            oai_error(resp, status, NULL, NULL, "%s", msg);
             return;
         }
     }
-    if (r->finish == LLM_FINISH_ERROR || r->finish == LLM_FINISH_CANCELLED) {
-        int status = r->status ? r->status : 500;
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", r->err);
-        llm_req_unlock(j->lm);
-        oai_error(resp, status, NULL, NULL, "%s", msg);
-        return;
-    }
-    json_t *lp = NULL;
-    if (j->logprobs) {
-        if (j->chat) {
-            json_t *arr = json_array();
-            for (int64_t i = 0; i < r->n_toks; i++) json_array_append_new(arr, chat_lp(llm, &r->toks[i]));
-            lp = json_pack("{s:o}", "content", arr);
-        } else {
-            lp = cmpl_lp(llm, r, 0, r->n_toks, 0);
+    json_t *choices = json_array();
+    for (int i = 0; i < j->n; i++) {
+        const llm_req *r = j->rs[i];
+        json_t *lp = NULL;
+        if (j->logprobs) {
+            if (j->chat) {
+                json_t *arr = json_array();
+                for (int64_t k = 0; k < r->n_toks; k++) json_array_append_new(arr, chat_lp(llm, &r->toks[k]));
+                lp = json_pack("{s:o}", "content", arr);
+            } else {
+                lp = cmpl_lp(llm, r, 0, r->n_toks, 0);
+            }
         }
+        json_array_append_new(choices, choice(j, i, r->text ? r->text : "", r->text_len, lp, finish_str(r->finish), 0, 0));
     }
-    json_t *o = envelope(j, 0, json_pack("[o]", choice(j, r->text ? r->text : "", r->text_len, lp,
-                                                        finish_str(r->finish), 0, 0)));
-    if (o) json_object_set_new(o, "usage", usage_json(r));
+    json_t *o = envelope(j, 0, choices);
+    if (o) json_object_set_new(o, "usage", usage_json(j));
     llm_req_unlock(j->lm);
     http_resp_json(resp, 200, o);
 }
@@ -661,7 +691,6 @@ static void completion(http_req *req, http_resp *resp, ingot_app *app, int chat)
     int64_t n_ids = 0;
     oai_job *j = NULL;
     served_model *sm = NULL;
-    llm_req *r = NULL;
     char err[512];
     if (!json_is_object(body)) {
         oai_error(resp, 400, NULL, "invalid_type", "the request body must be a JSON object");
@@ -738,25 +767,6 @@ static void completion(http_req *req, http_resp *resp, ingot_app *app, int chat)
                   (long long)n_ctx, (long long)n_ids);
         goto out;
     }
-    r = llm_req_new();
-    if (!r) {
-        oai_error(resp, 500, NULL, NULL, "out of memory");
-        goto out;
-    }
-    r->prompt = ids, ids = NULL;
-    r->n_prompt = n_ids;
-    r->max_tokens = p.max_tokens > 0 ? p.max_tokens : (int32_t)(n_ctx - n_ids);
-    r->want_logprobs = p.logprobs;
-    r->ignore_eos = p.ignore_eos;
-    if (ingot_llm_sampler_create(llm, &p.gp, &r->smp, err, sizeof err) != INGOT_OK) {
-        oai_error(resp, 400, NULL, "invalid_value", "%s", err);
-        goto out;
-    }
-    for (int64_t i = 0; i < r->n_prompt; i++) ingot_llm_sampler_accept(r->smp, r->prompt[i]);
-    if (ingot_llm_streamer_create(llm, p.stop, p.n_stop, &r->str, err, sizeof err) != INGOT_OK) {
-        oai_error(resp, 400, "stop", "invalid_value", "%s", err);
-        goto out;
-    }
     j = calloc(1, sizeof *j);
     if (!j || !(j->model = strdup(json_string_value(model)))) {
         oai_error(resp, 500, NULL, NULL, "out of memory");
@@ -764,21 +774,49 @@ static void completion(http_req *req, http_resp *resp, ingot_app *app, int chat)
     }
     j->app = app, j->lm = sm->llm, j->chat = chat, j->include_usage = p.include_usage && p.stream;
     j->logprobs = p.logprobs, j->fd = http_req_socket(req), j->created = (long long)time(NULL);
+    /* one request per choice: the same prompt (the prefix cache shares its blocks once one
+     * has computed them), seeds seed, seed + 1, ... */
+    for (int c = 0; c < p.n; c++) {
+        llm_req *r = llm_req_new();
+        if (!r || !(r->prompt = malloc((size_t)n_ids * sizeof *r->prompt))) {
+            free(r);
+            oai_error(resp, 500, NULL, NULL, "out of memory");
+            goto out;
+        }
+        j->rs[j->n++] = r;
+        memcpy(r->prompt, ids, (size_t)n_ids * sizeof *ids);
+        r->n_prompt = n_ids;
+        r->max_tokens = p.max_tokens > 0 ? p.max_tokens : (int32_t)(n_ctx - n_ids);
+        r->want_logprobs = p.logprobs;
+        r->ignore_eos = p.ignore_eos;
+        ingot_llm_gen_params gp = p.gp;
+        gp.seed += (uint64_t)c;
+        if (ingot_llm_sampler_create(llm, &gp, &r->smp, err, sizeof err) != INGOT_OK) {
+            oai_error(resp, 400, NULL, "invalid_value", "%s", err);
+            goto out;
+        }
+        for (int64_t i = 0; i < r->n_prompt; i++) ingot_llm_sampler_accept(r->smp, r->prompt[i]);
+        if (ingot_llm_streamer_create(llm, p.stop, p.n_stop, &r->str, err, sizeof err) != INGOT_OK) {
+            oai_error(resp, 400, "stop", "invalid_value", "%s", err);
+            goto out;
+        }
+    }
     unsigned char rnd[12] = {0};
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) memcpy(rnd, &r, sizeof(void *));
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) memcpy(rnd, &j, sizeof(void *));
     int o = snprintf(j->id, sizeof j->id, "%s", chat ? "chatcmpl-" : "cmpl-");
     for (size_t i = 0; i < sizeof rnd; i++) o += snprintf(j->id + o, sizeof j->id - (size_t)o, "%02x", rnd[i]);
-    int rc = llm_submit(sm->llm, r);
-    if (rc == 429) {
-        http_resp_header(resp, "Retry-After", "1");
-        oai_error(resp, 429, NULL, "queue_full", "the server's request queue is full; retry later");
-        goto out;
-    } else if (rc) {
-        oai_error(resp, rc, NULL, NULL, rc == 503 ? "the server is shutting down" : "cannot queue the request");
-        goto out;
+    for (int c = 0; c < j->n; c++) {
+        int rc = llm_submit(sm->llm, j->rs[c]);
+        if (rc == 429) {
+            http_resp_header(resp, "Retry-After", "1");
+            oai_error(resp, 429, NULL, "queue_full", "the server's request queue is full; retry later");
+            goto out;
+        } else if (rc) {
+            oai_error(resp, rc, NULL, NULL, rc == 503 ? "the server is shutting down" : "cannot queue the request");
+            goto out;
+        }
     }
     j->sm = sm, sm = NULL;
-    j->r = r, r = NULL;
     if (p.stream) {
         http_resp_header(resp, "Cache-Control", "no-cache");
         http_resp_stream(resp, 200, "text/event-stream", stream_read, j, stream_done);
@@ -787,8 +825,10 @@ static void completion(http_req *req, http_resp *resp, ingot_app *app, int chat)
         respond_whole(j, resp);
     }
 out:
-    if (j) job_free(j);
-    if (r) llm_req_release(sm ? sm->llm : NULL, r);
+    if (j) {
+        if (!j->sm) j->sm = sm, sm = NULL; /* job_free cancels and releases its requests */
+        job_free(j);
+    }
     model_repo_release(sm);
     free(ids);
     free(prompt.s);

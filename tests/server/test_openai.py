@@ -146,6 +146,31 @@ def test_stories(ingot, tmp):
         s1 = client.completions.create(model="s260k", prompt=prompt, max_tokens=20, temperature=1.0, seed=7)
         s2 = client.completions.create(model="s260k", prompt=prompt, max_tokens=20, temperature=1.0, seed=7)
         check(s1.choices[0].text == s2.choices[0].text, "same seed, same sampled text")
+        # n choices: choice i is sampled with seed + i, so choice 0 equals the n = 1 run with that seed
+        # and choice 1 the n = 1 run with seed + 1; usage counts the prompt once and every choice
+        m3 = client.completions.create(model="s260k", prompt=prompt, max_tokens=20, temperature=1.0, seed=7, n=3)
+        s8 = client.completions.create(model="s260k", prompt=prompt, max_tokens=20, temperature=1.0, seed=8)
+        check([c.index for c in m3.choices] == [0, 1, 2], "n = 3: three choices indexed 0..2")
+        check(m3.choices[0].text == s1.choices[0].text and m3.choices[1].text == s8.choices[0].text,
+              "n = 3: choice i equals the single run with seed + i")
+        check(m3.usage.prompt_tokens == s1.usage.prompt_tokens and m3.usage.completion_tokens == 60,
+              "n = 3 usage: prompt once, 3 x 20 completion tokens (%s)" % m3.usage)
+        st = client.chat.completions.create(model="s260k", messages=[{"role": "user", "content": "Tell a story"}],
+                                            max_tokens=12, temperature=1.0, seed=3, n=2, stream=True,
+                                            stream_options={"include_usage": True})
+        parts, fins, su = {0: "", 1: ""}, {}, None
+        for ck in st:
+            su = ck.usage or su
+            for chc in ck.choices:
+                parts[chc.index] += chc.delta.content or ""
+                if chc.finish_reason:
+                    fins[chc.index] = chc.finish_reason
+        whole = client.chat.completions.create(model="s260k", messages=[{"role": "user", "content": "Tell a story"}],
+                                               max_tokens=12, temperature=1.0, seed=3, n=2)
+        check([parts[0], parts[1]] == [c.message.content for c in whole.choices] and sorted(fins) == [0, 1],
+              "streamed n = 2 chat equals the non-streamed one, choice by choice")
+        check(su is not None and su.completion_tokens == whole.usage.completion_tokens,
+              "streamed n = 2 usage (%s)" % su)
 
         # 32 concurrent streams, each with the output it gets alone
         prompts = ["Once upon a time %s" % w for w in
@@ -185,7 +210,8 @@ def test_stories(ingot, tmp):
             ("temperature wrong type", dict(body={"model": "s260k", "prompt": "x", "temperature": "hot"}), 400),
             ("top_p out of range", dict(body={"model": "s260k", "prompt": "x", "top_p": 1.5}), 400),
             ("max_tokens 0", dict(body={"model": "s260k", "prompt": "x", "max_tokens": 0}), 400),
-            ("n = 2 unsupported", dict(body={"model": "s260k", "prompt": "x", "n": 2}), 400),
+            ("n = 0", dict(body={"model": "s260k", "prompt": "x", "n": 0}), 400),
+            ("n above 16", dict(body={"model": "s260k", "prompt": "x", "n": 17}), 400),
             ("stop wrong type", dict(body={"model": "s260k", "prompt": "x", "stop": 5}), 400),
             ("logit_bias bad id", dict(body={"model": "s260k", "prompt": "x", "logit_bias": {"99999": 1}}), 400),
             ("top_logprobs without logprobs",
@@ -296,10 +322,56 @@ def test_default_model(ingot, tmp):
         with cf.ThreadPoolExecutor(4) as ex:
             got = list(ex.map(lambda p: stream_text(client, model, p, 16)[0], [prompt] * 4))
         check(all(g == c.choices[0].text for g in got), "SmolLM2: 4 concurrent streams equal the single run")
+        # different prompts (different lengths) decoded in one batch: each equals its run alone
+        prompts = ["Once upon a time", "The three primary colors are", "def fibonacci(n):",
+                   "Water boils at", "My favourite book is", "In 1969, the first man on the moon"]
+        alone = [client.completions.create(model=model, prompt=p, max_tokens=24, temperature=0).choices[0].text
+                 for p in prompts]
+        with cf.ThreadPoolExecutor(len(prompts)) as ex:
+            got = list(ex.map(lambda p: stream_text(client, model, p, 24)[0], prompts))
+        bad = [p for p, a, g in zip(prompts, alone, got) if a != g]
+        check(not bad, "SmolLM2: %d concurrent different prompts equal their single runs (mismatches: %s)" % (
+            len(prompts), bad))
+        check_system_prompt_cache(srv, client, model)
         check_cancel(srv, model, "Once upon a time", {})
     finally:
         rc = srv.stop()
         check(rc == 0, "default-model server exits 0 (%s)" % rc)
+
+
+def check_system_prompt_cache(srv, client, model):
+    """The second request with the same ~1000-token system prompt finds its KV blocks in the
+    prefix cache (cached_tokens > 0, prefix-cache hits in /metrics) and its first token
+    comes sooner than the first request's, which computed the whole prompt."""
+    facts = ["The lighthouse keeper wrote the date, the wind and the colour of the sea in log book number %d." % i
+             for i in range(48)]
+    system = "You answer questions about the lighthouse. " + " ".join(facts)
+
+    def ask(question):
+        t0 = time.time()
+        s = client.chat.completions.create(model=model, max_tokens=4, temperature=0, stream=True,
+                                           stream_options={"include_usage": True},
+                                           messages=[{"role": "system", "content": system},
+                                                     {"role": "user", "content": question}])
+        ttft, usage = None, None
+        for c in s:
+            if ttft is None and c.choices and c.choices[0].delta.content:
+                ttft = time.time() - t0
+            if c.usage:
+                usage = c.usage
+        return ttft, usage
+
+    h0 = metrics(srv, "ingot_llm_prefix_cache_hits_total", model) or 0
+    t1, u1 = ask("What does the keeper write down?")
+    t2, u2 = ask("Which log book is the last one?")
+    h1 = metrics(srv, "ingot_llm_prefix_cache_hits_total", model) or 0
+    c2 = u2.prompt_tokens_details.cached_tokens if u2 and u2.prompt_tokens_details else 0
+    check(u1 and u1.prompt_tokens >= 900, "system prompt of %s tokens" % (u1.prompt_tokens if u1 else None))
+    check(c2 and c2 >= 900 and c2 <= u2.prompt_tokens, "repeated 1000-token system prompt: cached_tokens %s of %s" % (
+        c2, u2.prompt_tokens if u2 else None))
+    check(h1 - h0 >= 900 // 16, "prefix-cache hits in /metrics: %s blocks" % (h1 - h0))
+    check(t1 is not None and t2 is not None and t2 < t1,
+          "time to first token with the cached system prompt %.3fs < %.3fs without" % (t2 or -1, t1 or -1))
 
 
 def main():
