@@ -155,6 +155,15 @@ typedef struct ingot_llm_kv_stats {
 } ingot_llm_kv_stats;
 void ingot_llm_kv_get_stats(const ingot_llm_ctx *c, ingot_llm_kv_stats *st);
 
+/* Embedding of tokens[0..n) from the model's final-norm hidden states: their mean over the
+ * positions (INGOT_LLM_POOL_MEAN; the default, also llama.cpp's for decoder models) or the
+ * last position's (INGOT_LLM_POOL_LAST; INGOT_LLM_POOL_MODEL: what the GGUF's
+ * <arch>.pooling_type says, mean when absent), scaled to unit length: n_embd floats to out.
+ * Runs on sequence seq, which is cleared before and after, in chunks of n_batch tokens;
+ * n must be 1..n_ctx (INGOT_ERR_LIMIT names both otherwise). */
+enum { INGOT_LLM_POOL_MODEL = -1, INGOT_LLM_POOL_MEAN = 1, INGOT_LLM_POOL_LAST = 3 };
+ingot_status ingot_llm_embed(ingot_llm_ctx *c, int seq, const int32_t *tokens, int64_t n, int pooling, float *out);
+
 /* Keep only the first len positions of sequence seq (0 clears it). */
 ingot_status ingot_llm_seq_truncate(ingot_llm_ctx *c, int seq, int64_t len);
 /* Sequence dst becomes a copy of the first len positions of sequence src (len <= its

@@ -57,6 +57,10 @@ struct llm_model {
     /* statistics (under mu) */
     int64_t blocks_running, blocks_cached;
     uint64_t prefix_queries, prefix_hits;
+    /* /v1/embeddings: a one-sequence context of its own, created on first use */
+    pthread_mutex_t emu;
+    ingot_llm_ctx *ectx;
+    int threads;
     uint64_t prompt_tokens, cached_tokens, gen_tokens, preemptions, req_ok, req_fail, req_cancelled, steps;
     metrics_hist ttft, itl, e2e;
 };
@@ -455,6 +459,7 @@ llm_model *llm_model_create(const char *path, const llm_config *cfg, char *err, 
         return NULL;
     }
     pthread_mutex_init(&lm->mu, NULL);
+    pthread_mutex_init(&lm->emu, NULL);
     pthread_cond_init(&lm->work_cv, NULL);
     pthread_cond_init(&lm->progress_cv, NULL);
     metrics_hist_init_time(&lm->ttft);
@@ -481,6 +486,7 @@ llm_model *llm_model_create(const char *path, const llm_config *cfg, char *err, 
     cp.n_ctx = n_ctx;
     cp.n_seq = lm->cfg.max_seqs;
     cp.n_threads = cfg->threads;
+    lm->threads = cfg->threads;
     cp.prefix_cache = 1;
     /* the KV pool: n_seq full contexts, or what --kv-cache-mem holds (at least one full context) */
     int64_t full = blocks_of(n_ctx);
@@ -559,6 +565,8 @@ void llm_model_free(llm_model *lm) {
     free(lm->logits), free(lm->b_tok), free(lm->b_pos), free(lm->b_seq), free(lm->b_want);
     free(lm->default_system);
     ingot_llm_ctx_free(lm->ctx);
+    ingot_llm_ctx_free(lm->ectx);
+    pthread_mutex_destroy(&lm->emu);
     ingot_llm_free(lm->llm);
     pthread_cond_destroy(&lm->work_cv);
     pthread_cond_destroy(&lm->progress_cv);
@@ -568,6 +576,28 @@ void llm_model_free(llm_model *lm) {
 
 const ingot_llm *llm_model_llm(const llm_model *lm) { return lm->llm; }
 int64_t llm_model_n_ctx(const llm_model *lm) { return lm->n_ctx; }
+
+int llm_model_embed(llm_model *lm, const int32_t *ids, int64_t n, float *out, char *err, size_t errlen) {
+    int rc = 0;
+    pthread_mutex_lock(&lm->emu);
+    if (!lm->ectx) {
+        ingot_llm_ctx_params cp;
+        ingot_llm_ctx_params_default(&cp);
+        cp.n_ctx = lm->n_ctx;
+        cp.n_seq = 1;
+        cp.n_threads = lm->threads;
+        if (ingot_llm_ctx_create(lm->llm, &cp, &lm->ectx, err, errlen) != INGOT_OK) rc = 500;
+    }
+    if (!rc) {
+        ingot_status st = ingot_llm_embed(lm->ectx, 0, ids, n, INGOT_LLM_POOL_MODEL, out);
+        if (st != INGOT_OK) {
+            snprintf(err, errlen, "%s", ingot_llm_ctx_error(lm->ectx));
+            rc = st == INGOT_ERR_LIMIT || st == INGOT_ERR_INVALID_ARG ? 400 : 500;
+        }
+    }
+    pthread_mutex_unlock(&lm->emu);
+    return rc;
+}
 int llm_model_created(const llm_model *lm) { return lm->created; }
 const char *llm_model_template(const llm_model *lm, const char **default_system) {
     if (default_system) *default_system = lm->default_system;

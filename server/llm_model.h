@@ -77,6 +77,10 @@ void llm_model_cancel(llm_model *lm);
 
 const ingot_llm *llm_model_llm(const llm_model *lm);
 int64_t llm_model_n_ctx(const llm_model *lm);
+/* /v1/embeddings from the LLM: ingot_llm_embed of ids (the model's pooling, mean by default)
+ * on a one-sequence context of the model's own, created on first use, one call at a time
+ * (any thread; the scheduler's context is not touched). 0, or an HTTP status with err. */
+int llm_model_embed(llm_model *lm, const int32_t *ids, int64_t n, float *out, char *err, size_t errlen);
 /* The chat template kind: "chatml" or "plain"; *default_system: a system prompt the
  * template inserts when the messages have none (NULL if none). */
 const char *llm_model_template(const llm_model *lm, const char **default_system);

@@ -13,6 +13,11 @@
  * malformed or ill-typed fields and inputs longer than the model's maximum (the message names
  * both lengths; nothing is truncated silently), 404 for an unknown model.
  *
+ * An LLM (a GGUF or Hugging Face decoder model) answers too: its final-norm hidden states,
+ * mean-pooled (or last-token when the GGUF's pooling_type says so) and scaled to unit length
+ * (llm_model_embed); texts are tokenized with its vocabulary (BOS as it says), inputs longer
+ * than its context are a 400 (or cut with "truncate").
+ *
  * The handler runs on the connection's thread; the embedder serializes compute calls itself.
  */
 #include <stdarg.h>
@@ -164,6 +169,73 @@ oom:
     return -1;
 }
 
+/* Vectors of the inputs from an LLM's hidden states: 0, or -1 with the reply made. */
+static int llm_vectors(served_model *sm, const emb_inputs *in, int truncate, int64_t dim, float *vecs, int64_t *ntok,
+                       http_resp *resp) {
+    const ingot_llm *llm = llm_model_llm(sm->llm);
+    ingot_llm_info info;
+    ingot_llm_get_info(llm, &info);
+    const int64_t n_ctx = llm_model_n_ctx(sm->llm);
+    for (int64_t i = 0; i < in->n; i++) {
+        int32_t *ids = NULL;
+        int64_t n = 0;
+        if (in->tokens) {
+            n = in->lens[i];
+            for (int64_t k = 0; k < n; k++)
+                if (in->ids[i][k] < 0 || in->ids[i][k] >= info.n_vocab) {
+                    oai_error(resp, 400, "input", "invalid_value", "input %lld: token %lld is not an id in [0, %lld)",
+                              (long long)i, (long long)in->ids[i][k], (long long)info.n_vocab);
+                    return -1;
+                }
+        } else {
+            size_t cap = in->tlens[i] + 16, got = 0;
+            ids = malloc(cap * sizeof *ids);
+            ingot_status st = ids ? ingot_llm_tokenize(llm, in->texts[i], in->tlens[i], INGOT_LLM_ADD_SPECIAL, ids, cap, &got)
+                                  : INGOT_ERR_NOMEM;
+            if (st == INGOT_ERR_LIMIT) {
+                free(ids);
+                cap = got + 1;
+                ids = malloc(cap * sizeof *ids);
+                st = ids ? ingot_llm_tokenize(llm, in->texts[i], in->tlens[i], INGOT_LLM_ADD_SPECIAL, ids, cap, &got)
+                         : INGOT_ERR_NOMEM;
+            }
+            if (st != INGOT_OK) {
+                free(ids);
+                oai_error(resp, st == INGOT_ERR_NOMEM ? 500 : 400, "input", NULL, "input %lld cannot be tokenized",
+                          (long long)i);
+                return -1;
+            }
+            n = (int64_t)got;
+        }
+        const int32_t *use = in->tokens ? in->ids[i] : ids;
+        if (n == 0) {
+            free(ids);
+            oai_error(resp, 400, "input", "invalid_value", "input %lld is empty (no tokens)", (long long)i);
+            return -1;
+        }
+        if (n > n_ctx) {
+            if (!truncate) {
+                free(ids);
+                oai_error(resp, 400, "input", "context_length_exceeded",
+                          "input %lld has %lld tokens; the model's context holds %lld (send \"truncate\": true to cut "
+                          "it)",
+                          (long long)i, (long long)n, (long long)n_ctx);
+                return -1;
+            }
+            n = n_ctx;
+        }
+        char err[512] = "";
+        int rc = llm_model_embed(sm->llm, use, n, vecs + i * dim, err, sizeof err);
+        free(ids);
+        if (rc) {
+            oai_error(resp, rc, "input", NULL, "embedding failed: %s", err);
+            return -1;
+        }
+        ntok[i] = n;
+    }
+    return 0;
+}
+
 static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
     ingot_app *app = ud;
     size_t len;
@@ -194,11 +266,18 @@ static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
                   exists ? " or is not loaded" : "");
         goto out;
     }
-    if (sm->kind != MODEL_KIND_EMBED) {
-        oai_error(resp, 400, "model", "model_not_supported", "The model '%s' is not an embedding model", name);
+    if (sm->kind != MODEL_KIND_EMBED && sm->kind != MODEL_KIND_LLM) {
+        oai_error(resp, 400, "model", "model_not_supported", "The model '%s' is not an embedding model or an LLM", name);
         goto out;
     }
-    int64_t dim = ingot_embedder_dim(sm->embed);
+    int64_t dim;
+    if (sm->kind == MODEL_KIND_LLM) {
+        ingot_llm_info info;
+        ingot_llm_get_info(llm_model_llm(sm->llm), &info);
+        dim = info.n_embd;
+    } else {
+        dim = ingot_embedder_dim(sm->embed);
+    }
     json_t *fmt = json_object_get(body, "encoding_format");
     int b64 = 0;
     if (fmt && !json_is_null(fmt)) {
@@ -242,7 +321,10 @@ static void h_embeddings(http_req *req, http_resp *resp, void *ud) {
     }
     char err[512] = "";
     ingot_status st;
-    if (in.tokens) {
+    if (sm->kind == MODEL_KIND_LLM) {
+        if (llm_vectors(sm, &in, flags != 0, dim, vecs, ntok, resp)) goto out;
+        st = INGOT_OK;
+    } else if (in.tokens) {
         int64_t max = ingot_embedder_max_tokens(sm->embed);
         for (int64_t i = 0; i < in.n; i++) ntok[i] = in.lens[i] > max && flags ? max : in.lens[i];
         st = ingot_embed_tokens(sm->embed, (const int32_t *const *)in.ids, in.lens, in.n, flags, vecs, err, sizeof err);

@@ -222,6 +222,56 @@ ingot_status ingot_llm_seq_fork(ingot_llm_ctx *c, int src, int dst, int64_t len)
     return (ingot_status)it_llm_seq_fork(c->c, src, dst, len, &c->err);
 }
 
+ingot_status ingot_llm_embed(ingot_llm_ctx *c, int seq, const int32_t *tokens, int64_t n, int pooling, float *out) {
+    if (!c || !tokens || !out || seq < 0 || seq >= c->c->kv.n_seq) return INGOT_ERR_INVALID_ARG;
+    c->err.msg[0] = 0;
+    const it_llm_model *m = c->m->m;
+    const int64_t D = m->hp.n_embd, n_ctx = c->c->kv.n_ctx;
+    if (n < 1 || n > n_ctx)
+        return (ingot_status)it_fail(&c->err, INGOT_ERR_LIMIT, "%lld tokens to embed: the context holds 1 to %lld",
+                                     (long long)n, (long long)n_ctx);
+    if (pooling == INGOT_LLM_POOL_MODEL) {
+        int64_t pt = INGOT_LLM_POOL_MEAN;
+        char key[96];
+        snprintf(key, sizeof key, "%s.pooling_type", m->arch_name);
+        if (m->gguf && it_gguf_get_int(m->gguf, key, &pt, NULL) == 0 && pt == INGOT_LLM_POOL_LAST) pooling = (int)pt;
+        else pooling = INGOT_LLM_POOL_MEAN;
+    }
+    if (pooling != INGOT_LLM_POOL_MEAN && pooling != INGOT_LLM_POOL_LAST)
+        return (ingot_status)it_fail(&c->err, INGOT_ERR_INVALID_ARG, "pooling %d (mean %d or last %d)", pooling,
+                                     INGOT_LLM_POOL_MEAN, INGOT_LLM_POOL_LAST);
+    if (seq == 0) c->n_toks = 0;
+    const int64_t nb = c->n_batch < n ? c->n_batch : n;
+    float *h = malloc((size_t)(nb * D) * sizeof *h);
+    double *sum = calloc((size_t)D, sizeof *sum);
+    int32_t *pos = malloc((size_t)nb * sizeof *pos), *sq = malloc((size_t)nb * sizeof *sq);
+    int st = !h || !sum || !pos || !sq ? it_fail(&c->err, INGOT_ERR_NOMEM, "out of memory") : 0;
+    if (!st) st = it_llm_seq_truncate(c->c, seq, 0, &c->err);
+    for (int64_t i = 0; i < n && !st; i += nb) {
+        int64_t k = n - i < nb ? n - i : nb;
+        for (int64_t t = 0; t < k; t++) pos[t] = (int32_t)(i + t), sq[t] = seq;
+        it_llm_batch b = {k, tokens + i, pos, sq, NULL, 1};
+        if ((st = it_llm_decode(c->c, &b, h, &c->err))) break;
+        if (pooling == INGOT_LLM_POOL_MEAN)
+            for (int64_t t = 0; t < k; t++)
+                for (int64_t d = 0; d < D; d++) sum[d] += h[t * D + d];
+        else if (i + k == n)
+            for (int64_t d = 0; d < D; d++) sum[d] = h[(k - 1) * D + d];
+    }
+    if (!st) {
+        double norm = 0;
+        for (int64_t d = 0; d < D; d++) norm += sum[d] * sum[d];
+        norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
+        for (int64_t d = 0; d < D; d++) out[d] = (float)(sum[d] * norm);
+    }
+    it_llm_seq_truncate(c->c, seq, 0, NULL);
+    free(h);
+    free(sum);
+    free(pos);
+    free(sq);
+    return (ingot_status)st;
+}
+
 int64_t ingot_llm_seq_len(const ingot_llm_ctx *c, int seq) { return c ? it_llm_seq_len(c->c, seq) : -1; }
 
 /* ---------------------------------------------------------------- generation */

@@ -37,6 +37,8 @@ typedef struct it_llm_batch {
     const int32_t *pos;   /* [n] */
     const int32_t *seq;   /* [n] */
     const uint8_t *logits; /* [n] nonzero: produce logits for this token; NULL: all */
+    int hidden;            /* 1: the output rows are the final-norm hidden states (n_embd floats)
+                              instead of logits (embeddings from a decoder model) */
 } it_llm_batch;
 
 typedef struct it_llm_ctx {

@@ -506,6 +506,10 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
     int64_t o = 0;
     for (int64_t t = 0; t < T; t++)
         if (!b->logits || b->logits[t]) rmsnorm(c->xn + (o++) * wide, c->x + t * D, w, D, h->norm_eps, plus1);
+    if (b->hidden) {
+        for (int64_t r = 0; r < n_out; r++) memcpy(logits + r * D, c->xn + r * wide, (size_t)D * sizeof(float));
+        return 0;
+    }
     int xq = 0;
     matmul(c, &m->output, c->xn, wide, n_out, logits, h->n_vocab, &xq);
     if (h->final_softcap > 0)

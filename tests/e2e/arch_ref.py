@@ -127,8 +127,9 @@ def unpermute(w, n_head):
 
 # ---------------------------------------------------------------- the families
 
-def forward(m, tokens, n_ctx):
-    """Logits [T, V] of the token ids at positions 0..T-1, HF semantics."""
+def forward(m, tokens, n_ctx, hidden=False):
+    """Logits [T, V] of the token ids at positions 0..T-1, HF semantics (hidden: the
+    final-norm hidden states [T, D] instead)."""
     arch = m.arch
     D = m.key("embedding_length")
     L = m.key("block_count")
@@ -212,6 +213,8 @@ def forward(m, tokens, n_ctx):
             f = rms_norm(f, nw(p + "post_ffw_norm.weight"), eps)
         x = x + f
     x = rms_norm(x, nw("output_norm.weight"), eps)
+    if hidden:
+        return x
     out = t.get("output.weight", t["token_embd.weight"])
     logits = x @ out.T
     cap = m.key("final_logit_softcapping", 0.0) if gemma else 0.0
