@@ -30,8 +30,9 @@ temporary folder.
     (low-level API, the same token ids as ingot bench), after a warm-up. Ratio
     ingot/llama.cpp above 1.0: ingot is faster. Each engine runs in its own process
     (llama.cpp: this script re-run with --ll-bench), whose peak RSS is reported. A
-    STREAM-like read bandwidth (numpy sum over 512 MiB, one core) gives the roofline:
-    tg tokens/s x the model's bytes read per token (its weights) / bandwidth.
+    STREAM-like read bandwidth (ingot advise's probe over 512 MiB, at each thread count)
+    gives the roofline: tg tokens/s x the model's bytes read per token (its weights) /
+    bandwidth.
 (c) --logits: per-position logits of each prompt, llama.cpp (logits_all=True) against
     ingot (a small C program linked against build/libingot_core.a, compiled on the fly
     with gcc), max abs difference overall and at the last position, top-1 agreement.
@@ -66,6 +67,17 @@ PROMPTS = [
     "def fibonacci(n):",
     "The three primary colors are",
 ]
+
+BW_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "ingot_inspect.h"
+/* bw THREADS: read bandwidth in GB/s over 512 MiB (ingot advise's probe) */
+int main(int argc, char **argv) {
+    printf("%.3f\n", ingot_mem_bandwidth_probe((int64_t)512 << 20, argc > 1 ? atoi(argv[1]) : 1, 500));
+    return 0;
+}
+"""
 
 DUMP_C = r"""
 #include <stdio.h>
@@ -132,16 +144,11 @@ def vm_hwm():
     return -1.0
 
 
-def read_bandwidth():
-    """STREAM-like read bandwidth of one core in GB/s: best of 5 numpy sums over 512 MiB."""
-    a = np.ones(128 * 1024 * 1024, dtype=np.float32)
-    a.sum()
-    best = 1e9
-    for _ in range(5):
-        t0 = time.perf_counter()
-        a.sum()
-        best = min(best, time.perf_counter() - t0)
-    return a.nbytes / best / 1e9
+def read_bandwidth(tmp, threads):
+    """STREAM-like read bandwidth in GB/s with that many threads: ingot advise's probe (AVX2
+    loads over 512 MiB, best pass of 0.5 s), compiled against build/libingot_core.a."""
+    exe = build_dump(tmp, "bw", BW_C)
+    return float(sh([exe, str(threads)]).stdout.decode().strip())
 
 
 # ---------------------------------------------------------------- llama.cpp helpers
@@ -269,11 +276,11 @@ def first_divergence(llm, prompt_toks, gen, ingot_bytes):
     return None if len(ingot_bytes) == len(full) else len(gen)
 
 
-def build_dump(tmp):
-    src = os.path.join(tmp, "dump.c")
-    exe = os.path.join(tmp, "dump")
+def build_dump(tmp, name="dump", text=None):
+    src = os.path.join(tmp, name + ".c")
+    exe = os.path.join(tmp, name)
     with open(src, "w") as f:
-        f.write(DUMP_C)
+        f.write(text or DUMP_C)
     sh(["gcc", "-O2", "-std=c11", "-I", os.path.join(ROOT, "include"), src,
         os.path.join(ROOT, "build", "libingot_core.a"), "-lpthread", "-lm", "-lpcre2-8", "-o", exe])
     return exe
@@ -370,8 +377,9 @@ def main():
 
     # (b) throughput
     if not args.no_bench:
-        bw = read_bandwidth()
-        print("\nread bandwidth (numpy sum, 1 core): %.1f GB/s" % bw)
+        bws = {t: read_bandwidth(tmp, t) for t in threads}
+        print("\nread bandwidth (ingot's probe, 512 MiB): " + ", ".join("%d thread(s) %.1f GB/s" % (t, b)
+                                                                    for t, b in bws.items()))
         rows = []
         for name, path in models:
             for t in threads:
@@ -386,6 +394,7 @@ def main():
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, path, t, ipp, lpp, itg, ltg, irss, lrss in rows:
             gb = os.path.getsize(path) / 1e9  # weights read once per generated token
+            bw = bws[t]
             print("| %s | %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.0f%% / %.0f%% | %.0f / %.0f |" % (
                 name, t, ipp, lpp, ipp / lpp, itg, ltg, itg / ltg, 100 * itg * gb / bw, 100 * ltg * gb / bw, irss, lrss))
 

@@ -16,6 +16,7 @@ import tempfile
 import time
 
 import openai
+import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
@@ -35,12 +36,13 @@ def run(ingot, model, name, threads, streams, max_tokens, ctx):
                             str(threads), "--max-seqs", str(max(streams)), "--ctx", str(ctx)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = openai.OpenAI(base_url="http://127.0.0.1:%d/v1" % port, api_key="none", max_retries=0, timeout=600)
-    for _ in range(300):
+    for _ in range(300):  # /health is 200 once every model is loaded
         try:
-            if client.models.list().data:
+            if requests.get("http://127.0.0.1:%d/health" % port, timeout=2).status_code == 200:
                 break
-        except Exception:
-            time.sleep(0.1)
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
     prompts = ["Once upon a time", "The little dog", "One day, a girl named", "Tom and Sam went",
                "The sun was", "In a small town", "The cat saw", "Mom said"]
     rows = []

@@ -74,9 +74,9 @@ def wait_ready(client, proc, what, timeout=300):
     while time.time() - t0 < timeout:
         if proc.poll() is not None:
             raise RuntimeError("%s exited with %s" % (what, proc.returncode))
-        try:
+        try:  # listed and answering (a listed model may still be loading)
             data = client.models.list().data
-            if data:
+            if data and client.completions.create(model=data[0].id, prompt="Hi", max_tokens=1, temperature=0):
                 return data[0].id
         except Exception:
             pass

@@ -702,7 +702,14 @@ static void completion(http_req *req, http_resp *resp, ingot_app *app, int chat)
                   "'model' must be given as a string");
         goto out;
     }
-    sm = model_repo_acquire(app->repo, json_string_value(model), NULL, NULL);
+    int exists = 0;
+    sm = model_repo_acquire(app->repo, json_string_value(model), NULL, &exists);
+    if (!sm && exists) { /* listed, not (yet) loaded */
+        http_resp_header(resp, "Retry-After", "1");
+        oai_error(resp, 503, "model", "model_not_ready", "The model '%s' is not loaded (yet); retry later",
+                  json_string_value(model));
+        goto out;
+    }
     if (!sm || sm->kind != MODEL_KIND_LLM) {
         oai_error(resp, 404, "model", "model_not_found", "The model '%s' does not exist or is not an LLM",
                   json_string_value(model));

@@ -281,6 +281,10 @@ void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t n
         for (int64_t k = 0; k < hd; k++) out[k] = fmaf(p[i], it_f16_to_f32(v[i * stride + k]), out[k]);
 }
 
+static void dot_f16_x8_ref(const uint16_t *a, const float *x, int64_t ldx, int64_t n, float *out) {
+    for (int t = 0; t < 8; t++) out[t] = it_dot_f16_ref(a, x + t * ldx, n);
+}
+
 static void q8_0_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {
     for (int i = 0; i < 4; i++) out[i] = it_qdot_q8_0_ref(w, (const char *)x + i * xs, n);
 }
@@ -295,7 +299,7 @@ static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot
                                         q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                         it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, NULL, NULL, NULL, /* packed: row kernels */
                                         it_dot_f16_ref,
-                                        it_axpy_f16_ref, it_qdot_kq16_ref, it_qdot_pv_ref};
+                                        it_axpy_f16_ref, it_qdot_kq16_ref, it_qdot_pv_ref, dot_f16_x8_ref};
 
 #ifdef INGOT_HAVE_X86
 const it_qdot_table *it_qdot_avx2(void);

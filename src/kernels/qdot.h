@@ -60,6 +60,8 @@ typedef struct it_qdot_table {
      * axpy_f16 calls on the SIMD tiers). */
     void (*kq16_f16)(const uint16_t *kt, const float *q, int64_t hd, float *s);
     void (*pv_f16)(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
+    /* out[t] = dot_f16(a, x + t * ldx, n) for t < 8, the same bits, the weights read once */
+    void (*dot_f16_x8)(const uint16_t *a, const float *x, int64_t ldx, int64_t n, float *out);
 } it_qdot_table;
 
 const it_qdot_table *it_qdot(void);

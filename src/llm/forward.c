@@ -145,6 +145,30 @@ static void mm_groups(void *arg, int64_t g0, int64_t g1, int tid) {
     }
 }
 
+/* F16 rows r0..r1 (converted on the fly, F16C): 8 tokens at a time, whose activations
+ * stay in L1 while the rows stream past once per 8 tokens (rows in blocks of 128 that stay
+ * in L2 across the token blocks); the same bits as one dot_f16 per (row, token) */
+static void mm_rows_f16(const mm_job *j, int64_t r0, int64_t r1) {
+    const it_llm_weight *w = j->w;
+    const int64_t n = w->n_in;
+    const it_qdot_table *qt = j->c->qt;
+    for (int64_t rb = r0; rb < r1; rb += 128) {
+        const int64_t re = r1 - rb < 128 ? r1 : rb + 128;
+        int64_t t = 0;
+        for (; t + 8 <= j->T; t += 8)
+            for (int64_t r = rb; r < re; r++) {
+                float o[8];
+                qt->dot_f16_x8((const uint16_t *)((const uint8_t *)w->data + r * w->row_bytes), j->x + t * j->ldx, j->ldx,
+                               n, o);
+                for (int k = 0; k < 8; k++) j->y[(t + k) * j->ldy + r] = o[k];
+            }
+        for (; t < j->T; t++)
+            for (int64_t r = rb; r < re; r++)
+                j->y[t * j->ldy + r] =
+                    qt->dot_f16((const uint16_t *)((const uint8_t *)w->data + r * w->row_bytes), j->x + t * j->ldx, n);
+    }
+}
+
 static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
     const mm_job *j = arg;
     const it_llm_weight *w = j->w;
@@ -163,10 +187,9 @@ static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
             for (; t < j->T; t++) j->y[t * j->ldy + r] = j->qf(wr, j->xq + t * j->xq_rb, n);
             continue;
         }
-        if (w->type == IT_GGML_F16) { /* converted on the fly (F16C) */
-            for (int64_t t = 0; t < j->T; t++)
-                j->y[t * j->ldy + r] = j->c->qt->dot_f16((const uint16_t *)wr, j->x + t * j->ldx, n);
-            continue;
+        if (w->type == IT_GGML_F16) { /* all rows here at once, below: tokens in blocks */
+            mm_rows_f16(j, r0, r1);
+            return;
         }
         const float *row = (const float *)wr;
         if (w->type != IT_GGML_F32) {

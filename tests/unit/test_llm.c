@@ -653,6 +653,16 @@ static void qdot_tiers(void **state) {
                 for (int64_t i = 0; i < len; i++) h[i] = it_f32_to_f16(w[i]);
                 float a = ref->dot_f16(h, x, len), b = t->dot_f16(h, x, len);
                 assert_true(fabsf(a - b) <= 1e-5f * (1 + fabsf(a)));
+                { /* eight rows at once: dot_f16's bits for each */
+                    float *xs4 = malloc((size_t)(8 * len) * sizeof(float)), o4[8];
+                    for (int64_t i = 0; i < 8 * len; i++) xs4[i] = x[i % len] * (float)(1 + i / len) + (float)(i / len);
+                    t->dot_f16_x8(h, xs4, len, len, o4);
+                    for (int r = 0; r < 8; r++) {
+                        float one = t->dot_f16(h, xs4 + r * len, len);
+                        assert_memory_equal(&one, &o4[r], sizeof one);
+                    }
+                    free(xs4);
+                }
                 for (int64_t i = 0; i < len; i++) y0[i] = y1[i] = x[i];
                 ref->axpy_f16(y0, 0.37f, h, len);
                 t->axpy_f16(y1, 0.37f, h, len);

@@ -144,8 +144,39 @@ static float dot_f16(const uint16_t *a, const float *b, int64_t n) {
                              s1);
     }
     float s = hsum8(_mm256_add_ps(s0, s1));
-    for (; i < n; i++) s += half(a[i]) * b[i];
+    for (; i < n; i++) s = fma1(half(a[i]), b[i], s);
     return s;
+}
+
+/* four activation rows against one f16 weight row, each with dot_f16's exact steps
+ * (named accumulators: registers, not the stack) */
+static void dot_f16_x4(const uint16_t *a, const float *x, int64_t ldx, int64_t n, float *out) {
+    __m256 p0 = _mm256_setzero_ps(), q0 = p0, p1 = p0, q1 = p0, p2 = p0, q2 = p0, p3 = p0, q3 = p0;
+    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i + 8)));
+        p0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x0 + i), p0);
+        q0 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x0 + i + 8), q0);
+        p1 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x1 + i), p1);
+        q1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x1 + i + 8), q1);
+        p2 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x2 + i), p2);
+        q2 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x2 + i + 8), q2);
+        p3 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x3 + i), p3);
+        q3 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x3 + i + 8), q3);
+    }
+    const __m256 ps[4] = {p0, p1, p2, p3}, qs[4] = {q0, q1, q2, q3};
+    for (int t = 0; t < 4; t++) {
+        float s = hsum8(_mm256_add_ps(ps[t], qs[t]));
+        for (int64_t k = i; k < n; k++) s = fma1(half(a[k]), x[t * ldx + k], s);
+        out[t] = s;
+    }
+}
+
+static void dot_f16_x8(const uint16_t *a, const float *x, int64_t ldx, int64_t n, float *out) {
+    dot_f16_x4(a, x, ldx, n, out);
+    dot_f16_x4(a, x + 4 * ldx, ldx, n, out + 4);
 }
 
 /* ---- 16-row packed groups (it_qpack16_fn) as two halves of 8 rows (lanes = rows): Q4
@@ -288,6 +319,6 @@ static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n,
 
 static const it_qdot_table table = {IT_ISA_AVX2, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq16_f16, pv_f16};
+                                    kq16_f16, pv_f16, dot_f16_x8};
 const it_qdot_table *it_qdot_avx2(void);
 const it_qdot_table *it_qdot_avx2(void) { return &table; }

@@ -149,54 +149,80 @@ static inline __m512i bcast4(const uint8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-static inline void p16(const uint8_t *wp, int64_t n, int nr, const uint8_t *xq, int64_t xs, int64_t T, float *y,
-                       int64_t ldy, const int TY) {
+/* One tile of NT (a compile-time constant) tokens: with the loops fully unrolled, the
+ * accumulators and the group's unpacked weights stay in registers. */
+static inline __attribute__((always_inline)) void p16_tile(const uint8_t *wp, int64_t n, __mmask16 rm,
+                                                           const uint8_t *xq, int64_t xs, float *y, int64_t ldy,
+                                                           const int TY, const int NT) {
     const int64_t nb = n / IT_QK;
-    const __mmask16 rm = (__mmask16)((1u << nr) - 1);
     const int64_t pb = TY == G_Q8_0 ? 544 : TY == G_Q4_0 ? 288 : 320, qoff = TY == G_Q4_1 ? 64 : 32;
     const uint32_t act = TY == G_Q4_1 ? IT_GGML_Q8_1 : IT_GGML_Q8_0;
     const int64_t xbsz = TY == G_Q4_1 ? 36 : 34, xqoff = TY == G_Q4_1 ? 4 : 2, soff = it_qdot_act_scales_off(act, n);
     const __m512i m4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80);
-    for (int64_t t0 = 0; t0 < T; t0 += G_TT) {
-        const int nt = T - t0 < G_TT ? (int)(T - t0) : G_TT;
-        __m512 acc[G_TT], macc[G_TT];
-        for (int t = 0; t < G_TT; t++) acc[t] = macc[t] = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *wb = wp + b * pb;
-            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)wb));
-            const __m512 dm = TY == G_Q4_1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wb + 32)))
-                                           : _mm512_setzero_ps();
-            __m512i qd[8];
-            if (TY == G_Q8_0) {
-                for (int q = 0; q < 8; q++)
-                    qd[q] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(wb + qoff + 64 * q)), flip);
-            } else {
-                for (int q = 0; q < 4; q++) {
-                    __m512i v = _mm512_loadu_si512((const void *)(wb + qoff + 64 * q));
-                    qd[q] = _mm512_and_si512(v, m4);
-                    qd[q + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
-                }
-            }
-            for (int t = 0; t < nt; t++) {
-                const uint8_t *xr = xq + (t0 + t) * xs, *xb = xr + b * xbsz + xqoff;
-                const float *fd = (const float *)(const void *)(xr + soff);
-                __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qd[0], bcast4(xb));
-                __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qd[4], bcast4(xb + 16));
-                i0 = _mm512_dpbusd_epi32(i0, qd[1], bcast4(xb + 4));
-                i1 = _mm512_dpbusd_epi32(i1, qd[5], bcast4(xb + 20));
-                i0 = _mm512_dpbusd_epi32(i0, qd[2], bcast4(xb + 8));
-                i1 = _mm512_dpbusd_epi32(i1, qd[6], bcast4(xb + 24));
-                i0 = _mm512_dpbusd_epi32(i0, qd[3], bcast4(xb + 12));
-                i1 = _mm512_dpbusd_epi32(i1, qd[7], bcast4(xb + 28));
-                __m512 fi = _mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1));
-                if (TY == G_Q8_0) fi = _mm512_sub_ps(fi, _mm512_set1_ps(128.0f * fd[2 * nb + b]));
-                if (TY == G_Q4_0) fi = _mm512_sub_ps(fi, _mm512_set1_ps(8.0f * fd[2 * nb + b]));
-                acc[t] = _mm512_fmadd_ps(fi, _mm512_mul_ps(dw, _mm512_set1_ps(fd[b])), acc[t]);
-                if (TY == G_Q4_1) macc[t] = _mm512_fmadd_ps(dm, _mm512_set1_ps(fd[nb + b]), macc[t]);
+    __m512 acc[G_TT], macc[G_TT];
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; t++) acc[t] = macc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = wp + b * pb;
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)wb));
+        const __m512 dm = TY == G_Q4_1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wb + 32)))
+                                       : _mm512_setzero_ps();
+        __m512i qd[8];
+        if (TY == G_Q8_0) {
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; q++)
+                qd[q] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(wb + qoff + 64 * q)), flip);
+        } else {
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) {
+                __m512i v = _mm512_loadu_si512((const void *)(wb + qoff + 64 * q));
+                qd[q] = _mm512_and_si512(v, m4);
+                qd[q + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
             }
         }
-        for (int t = 0; t < nt; t++)
-            _mm512_mask_storeu_ps(y + (t0 + t) * ldy, rm, TY == G_Q4_1 ? _mm512_add_ps(acc[t], macc[t]) : acc[t]);
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *xr = xq + t * xs, *xb = xr + b * xbsz + xqoff;
+            const float *fd = (const float *)(const void *)(xr + soff);
+            __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qd[0], bcast4(xb));
+            __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qd[4], bcast4(xb + 16));
+            i0 = _mm512_dpbusd_epi32(i0, qd[1], bcast4(xb + 4));
+            i1 = _mm512_dpbusd_epi32(i1, qd[5], bcast4(xb + 20));
+            i0 = _mm512_dpbusd_epi32(i0, qd[2], bcast4(xb + 8));
+            i1 = _mm512_dpbusd_epi32(i1, qd[6], bcast4(xb + 24));
+            i0 = _mm512_dpbusd_epi32(i0, qd[3], bcast4(xb + 12));
+            i1 = _mm512_dpbusd_epi32(i1, qd[7], bcast4(xb + 28));
+            __m512 fi = _mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1));
+            if (TY == G_Q8_0) fi = _mm512_sub_ps(fi, _mm512_set1_ps(128.0f * fd[2 * nb + b]));
+            if (TY == G_Q4_0) fi = _mm512_sub_ps(fi, _mm512_set1_ps(8.0f * fd[2 * nb + b]));
+            acc[t] = _mm512_fmadd_ps(fi, _mm512_mul_ps(dw, _mm512_set1_ps(fd[b])), acc[t]);
+            if (TY == G_Q4_1) macc[t] = _mm512_fmadd_ps(dm, _mm512_set1_ps(fd[nb + b]), macc[t]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; t++)
+        _mm512_mask_storeu_ps(y + t * ldy, rm, TY == G_Q4_1 ? _mm512_add_ps(acc[t], macc[t]) : acc[t]);
+}
+
+/* tiles of up to 8 tokens (6 for Q4_1, whose min terms take registers too) */
+static inline void p16(const uint8_t *wp, int64_t n, int nr, const uint8_t *xq, int64_t xs, int64_t T, float *y,
+                       int64_t ldy, const int TY) {
+    const __mmask16 rm = (__mmask16)((1u << nr) - 1);
+    const int tile = TY == G_Q4_1 ? 6 : 8;
+    for (int64_t t0 = 0; t0 < T; t0 += tile) {
+        const int nt = T - t0 < tile ? (int)(T - t0) : tile;
+        const uint8_t *x0 = xq + t0 * xs;
+        float *y0 = y + t0 * ldy;
+        switch (nt) {
+        case 8: p16_tile(wp, n, rm, x0, xs, y0, ldy, TY, 8); break;
+        case 7: p16_tile(wp, n, rm, x0, xs, y0, ldy, TY, 7); break;
+        case 6: p16_tile(wp, n, rm, x0, xs, y0, ldy, TY, 6); break;
+        case 5: p16_tile(wp, n, rm, x0, xs, y0, ldy, TY, 5); break;
+        case 4: p16_tile(wp, n, rm, x0, xs, y0, ldy, TY, 4); break;
+        case 3: p16_tile(wp, n, rm, x0, xs, y0, ldy, TY, 3); break;
+        case 2: p16_tile(wp, n, rm, x0, xs, y0, ldy, TY, 2); break;
+        default: p16_tile(wp, n, rm, x0, xs, y0, ldy, TY, 1); break;
+        }
     }
 }
 
@@ -216,8 +242,34 @@ static float dot_f16(const uint16_t *a, const float *b, int64_t n) {
     for (; i + 16 <= n; i += 16)
         s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i))), _mm512_loadu_ps(b + i), s0);
     float s = _mm512_reduce_add_ps(s0);
-    for (; i < n; i++) s += half(a[i]) * b[i];
+    for (; i < n; i++) s = fma1(half(a[i]), b[i], s);
     return s;
+}
+
+/* eight activation rows against one f16 weight row, each with dot_f16's exact steps */
+static void dot_f16_x8(const uint16_t *a, const float *x, int64_t ldx, int64_t n, float *out) {
+    /* eight named accumulators: kept in registers (an array is kept on the stack by gcc -O2) */
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *x4 = x + 4 * ldx, *x5 = x + 5 * ldx,
+                *x6 = x + 6 * ldx, *x7 = x + 7 * ldx;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i)));
+        c0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x0 + i), c0);
+        c1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x1 + i), c1);
+        c2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x2 + i), c2);
+        c3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x3 + i), c3);
+        c4 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x4 + i), c4);
+        c5 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x5 + i), c5);
+        c6 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x6 + i), c6);
+        c7 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x7 + i), c7);
+    }
+    const __m512 acc[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+    for (int t = 0; t < 8; t++) {
+        float s = _mm512_reduce_add_ps(acc[t]);
+        for (int64_t k = i; k < n; k++) s = fma1(half(a[k]), x[t * ldx + k], s);
+        out[t] = s;
+    }
 }
 
 static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
@@ -272,6 +324,6 @@ static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n,
 
 static const it_qdot_table table = {IT_ISA_AVX512, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq16_f16, pv_f16};
+                                    kq16_f16, pv_f16, dot_f16_x8};
 const it_qdot_table *it_qdot_avx512(void);
 const it_qdot_table *it_qdot_avx512(void) { return &table; }
