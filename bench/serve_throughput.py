@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """serve_throughput: generation throughput of `ingot serve` with 1 stream and with N
 concurrent streams (continuous batching), on stories260K (converted) and the default
-SmolLM2, through the official openai client. Prints output tokens/s per concurrency and
+SmolLM2, through the official openai client. Prints output tokens/s per concurrency (the best of 5 runs) and
 the ratio to one stream. Usage (after scripts/setup.sh and a build):
 
     .venv/bin/python bench/serve_throughput.py [--ingot build/ingot] [--threads 2] [--streams 1,8,16]
@@ -18,6 +18,7 @@ import time
 import openai
 import requests
 
+REPS = 5
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 
@@ -54,10 +55,15 @@ def run(ingot, model, name, threads, streams, max_tokens, ctx):
         one(0)  # warm-up
         base = None
         for n in streams:
-            t0 = time.perf_counter()
-            with cf.ThreadPoolExecutor(n) as ex:
-                toks = sum(ex.map(one, range(n)))
-            dt = time.perf_counter() - t0
+            best = None
+            for _ in range(REPS):  # the best of REPS runs: short runs are noisy on a shared machine
+                t0 = time.perf_counter()
+                with cf.ThreadPoolExecutor(n) as ex:
+                    toks = sum(ex.map(one, range(n)))
+                dt = time.perf_counter() - t0
+                if best is None or toks / dt > best[0] / best[1]:
+                    best = (toks, dt)
+            toks, dt = best
             tps = toks / dt
             base = base or tps
             rows.append((n, toks, dt, tps, tps / base))

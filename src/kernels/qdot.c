@@ -299,7 +299,8 @@ static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot
                                         q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                         it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, NULL, NULL, NULL, /* packed: row kernels */
                                         it_dot_f16_ref,
-                                        it_axpy_f16_ref, it_qdot_kq16_ref, it_qdot_pv_ref, dot_f16_x8_ref};
+                                        it_axpy_f16_ref, it_qdot_kq16_ref, it_qdot_pv_ref, dot_f16_x8_ref,
+                                        it_qdot_quant_act};
 
 #ifdef INGOT_HAVE_X86
 const it_qdot_table *it_qdot_avx2(void);

@@ -62,6 +62,8 @@ typedef struct it_qdot_table {
     void (*pv_f16)(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
     /* out[t] = dot_f16(a, x + t * ldx, n) for t < 8, the same bits, the weights read once */
     void (*dot_f16_x8)(const uint16_t *a, const float *x, int64_t ldx, int64_t n, float *out);
+    /* it_qdot_quant_act, the same bytes */
+    void (*quant_act)(uint32_t act, const float *x, int64_t n, void *row);
 } it_qdot_table;
 
 const it_qdot_table *it_qdot(void);

@@ -232,7 +232,7 @@ static void matmul(it_llm_ctx *c, const it_llm_weight *w, const float *x, int64_
         j.xq = buf;
         j.xq_rb = it_qdot_act_bytes(act, w->n_in);
         if (!(*xq_ready & (1 << slot)))
-            for (int64_t t = 0; t < T; t++) it_qdot_quant_act(act, x + t * ldx, w->n_in, buf + t * j.xq_rb);
+            for (int64_t t = 0; t < T; t++) c->qt->quant_act(act, x + t * ldx, w->n_in, buf + t * j.xq_rb);
         *xq_ready |= 1 << slot;
     }
     if (j.pf) {

@@ -180,10 +180,11 @@ static void partial_sort(cand *c, int64_t n, int64_t k) {
     qsort(c, (size_t)k, sizeof *c, cand_cmp);
 }
 
-/* softmax of c[0..n) (sorted, c[0] the largest) into .p */
+/* softmax of c[0..n) (any order) into .p */
 static void softmax(cand *c, int64_t n, float temp) {
     double sum = 0;
     float mx = c[0].logit;
+    for (int64_t i = 1; i < n; i++) mx = c[i].logit > mx ? c[i].logit : mx;
     for (int64_t i = 0; i < n; i++) {
         c[i].p = expf((c[i].logit - mx) / temp);
         sum += c[i].p;
@@ -239,7 +240,40 @@ int32_t it_sampler_sample(it_sampler *s, const float *logits, it_sample_result *
         for (int64_t i = 0; i < V; i++)
             if (w[i] > -INFINITY) c[n++] = (cand){(int32_t)i, w[i], 0}; /* NaN fails too */
         int64_t k = p->top_k > 0 && p->top_k < n ? p->top_k : n;
-        partial_sort(c, n, k);
+        int top_p_done = 0;
+        if (k == n && n > 256 && p->typical_p >= 1.0f) {
+            /* no top-k (the OpenAI API has none): sort only the head of the distribution that
+             * top-p and min-p can keep, not the whole vocabulary. Both keep a prefix of the
+             * sorted order; top-p's masses are normalized over every candidate, as below. */
+            if (p->min_p > 0 || p->top_p < 1.0f) {
+                double z = 0;
+                for (int64_t i = 0; i < n; i++) z += exp((double)(c[i].logit - mx));
+                if (p->min_p > 0) { /* p_i >= min_p * p_max at temperature 1 */
+                    const float thr = mx + logf(p->min_p);
+                    int64_t m = 0;
+                    for (int64_t i = 0; i < n; i++)
+                        if (c[i].logit >= thr) c[m++] = c[i];
+                    n = m;
+                }
+                int64_t kk = p->top_p < 1.0f && n > 64 ? 64 : n;
+                for (;;) { /* the smallest sorted prefix holding top_p of the mass */
+                    partial_sort(c, n, kk);
+                    double cum = 0;
+                    int64_t cut = -1;
+                    for (int64_t i = 0; i < kk && p->top_p < 1.0f; i++) {
+                        cum += exp((double)(c[i].logit - mx)) / z;
+                        if (cum >= p->top_p) { cut = i + 1; break; }
+                    }
+                    if (cut > 0) { n = cut; break; }
+                    if (kk == n) break;
+                    kk = kk * 4 < n ? kk * 4 : n;
+                }
+                top_p_done = 1;
+            }
+            k = n; /* top-p and min-p off: sample from everything, unsorted */
+        } else {
+            partial_sort(c, n, k);
+        }
         n = k;
         if (p->typical_p < 1.0f && n > 1) { /* locally typical: closest to the entropy first */
             softmax(c, n, 1.0f);
@@ -264,7 +298,7 @@ int32_t it_sampler_sample(it_sampler *s, const float *logits, it_sample_result *
             memset(mark, 0, (size_t)n);
             n = m;
         }
-        if (p->top_p < 1.0f && n > 1) {
+        if (p->top_p < 1.0f && n > 1 && !top_p_done) {
             softmax(c, n, 1.0f);
             double cum = 0;
             for (int64_t i = 0; i < n; i++) {

@@ -739,6 +739,33 @@ static void qpack16_tiers(void **state) {
     }
 }
 
+/* activation quantization: every tier writes the reference's bytes (ties at .5 included) */
+static void quant_act_tiers(void **state) {
+    (void)state;
+    uint64_t s = 9;
+    const int64_t n = 576;
+    float *x = malloc(n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) x[i] = frand(&s) * (i < 288 ? 3.0f : 1e-3f);
+    for (int j = 0; j < 32; j++) x[j] = (float)(j - 16) * 0.5f + (j == 31 ? 119.5f : 0); /* block 0: amax 127 */
+    for (int j = 32; j < 64; j++) x[j] = 0;                                               /* block 1: all zero */
+    for (int a = 0; a < 2; a++) {
+        uint32_t act = a ? IT_GGML_Q8_1 : IT_GGML_Q8_0;
+        const int64_t rb = it_qdot_act_bytes(act, n);
+        uint8_t *r0 = calloc(1, (size_t)rb), *r1 = calloc(1, (size_t)rb);
+        it_qdot_quant_act(act, x, n, r0);
+        for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
+            const it_qdot_table *t = it_qdot_for(isa);
+            if (!t || !t->quant_act) continue;
+            memset(r1, 0, (size_t)rb);
+            t->quant_act(act, x, n, r1);
+            assert_memory_equal(r0, r1, (size_t)rb);
+        }
+        free(r0);
+        free(r1);
+    }
+    free(x);
+}
+
 /* attention kernels over the f16 cache: every tier gives the reference's bits */
 static void attn_kernels_tiers(void **state) {
     (void)state;
@@ -891,6 +918,45 @@ static void sampler_steps(void **state) {
     assert_null(s);
 }
 
+/* a large vocabulary without top-k (the OpenAI API's case: only the distribution's head is
+ * sorted): top-p and min-p keep the same tokens as on a small one */
+static void sampler_large_vocab(void **state) {
+    (void)state;
+    enum { V = 1000 };
+    static const float head[8] = {0.30f, 0.20f, 0.15f, 0.10f, 0.08f, 0.05f, 0.03f, 0.02f};
+    float l[V];
+    for (int i = 0; i < V; i++) l[i] = i < 8 ? logf(head[i]) : logf(0.07f / (V - 8));
+    it_sampler_params sp;
+    it_sampler_params_default(&sp);
+    sp.temp = 1;
+    sp.top_k = 0;
+    struct { float top_p, min_p; unsigned want; int tail; } cases[] = {
+        {0.6f, 0, 0x7, 0},    /* 0.30 + 0.20 + 0.15 = 0.65 >= 0.6 */
+        {0.9f, 0, 0x7f, 0},   /* ... + 0.05 = 0.88 < 0.9, + 0.03 = 0.91 */
+        {1, 0.2f, 0x1f, 0},   /* p >= 0.06 */
+        {0.7f, 0.2f, 0xf, 0}, /* top-p's 4 (0.75) inside min-p's 5 */
+        {1, 0, 0xff, 1},      /* everything, the 992 tail tokens too */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        sp.top_p = cases[k].top_p;
+        sp.min_p = cases[k].min_p;
+        sp.seed = 77;
+        it_sampler *s = mk(&sp, V);
+        unsigned mask = 0;
+        int tail = 0;
+        for (int i = 0; i < 4000; i++) {
+            int32_t id = it_sampler_sample(s, l, NULL);
+            assert_true(id >= 0 && id < V);
+            if (id < 8) mask |= 1u << id;
+            else tail = 1;
+        }
+        it_sampler_free(s);
+        if (mask != cases[k].want || tail != cases[k].tail)
+            fail_msg("top_p %g min_p %g: tokens 0x%x tail %d, want 0x%x tail %d", cases[k].top_p, cases[k].min_p, mask,
+                     tail, cases[k].want, cases[k].tail);
+    }
+}
+
 static void sampler_seeded(void **state) {
     (void)state;
     enum { V = 100 };
@@ -945,8 +1011,8 @@ static void stop_strings(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
-        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers),
-        cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
+        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(quant_act_tiers),
+        cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_large_vocab), cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -319,6 +319,6 @@ static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n,
 
 static const it_qdot_table table = {IT_ISA_AVX2, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq16_f16, pv_f16, dot_f16_x8};
+                                    kq16_f16, pv_f16, dot_f16_x8, it_qdot_quant_act};
 const it_qdot_table *it_qdot_avx2(void);
 const it_qdot_table *it_qdot_avx2(void) { return &table; }

@@ -322,8 +322,48 @@ static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n,
     }
 }
 
+/* it_qdot_quant_act 16 lanes wide: per 32-element block amax, d = amax / 127 and its
+ * inverse as the reference computes them (scalar), then round(x * id) half away from zero
+ * (the fraction after truncation is exact) to int8: the same bytes. */
+static void quant_act(uint32_t act, const float *x, int64_t n, void *row) {
+    const int64_t nb = n / IT_QK;
+    const int q81 = act == IT_GGML_Q8_1;
+    const size_t bsz = q81 ? 36 : 34, qo = q81 ? 4 : 2;
+    float *fd = (float *)(void *)((char *)row + it_qdot_act_scales_off(act, n)), *fs = fd + nb, *fq = fs + nb;
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff)), half_ = _mm512_set1_ps(0.5f),
+                 mhalf = _mm512_set1_ps(-0.5f);
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t *b = (uint8_t *)row + (size_t)i * bsz;
+        __m512 v0 = _mm512_loadu_ps(x + i * 32), v1 = _mm512_loadu_ps(x + i * 32 + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, absm), _mm512_and_ps(v1, absm)));
+        const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+        const uint16_t hd = it_f32_to_f16(d);
+        memcpy(b, &hd, 2);
+        __m512 vid = _mm512_set1_ps(id);
+        int32_t sum = 0;
+        for (int h = 0; h < 2; h++) {
+            __m512 v = _mm512_mul_ps(h ? v1 : v0, vid);
+            __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), f = _mm512_sub_ps(v, t);
+            __m512i q = _mm512_cvttps_epi32(t);
+            q = _mm512_mask_add_epi32(q, _mm512_cmp_ps_mask(f, half_, _CMP_GE_OQ), q, _mm512_set1_epi32(1));
+            q = _mm512_mask_sub_epi32(q, _mm512_cmp_ps_mask(f, mhalf, _CMP_LE_OQ), q, _mm512_set1_epi32(1));
+            _mm_storeu_si128((__m128i *)(void *)(b + qo + 16 * h), _mm512_cvtepi32_epi8(q));
+            sum += _mm512_reduce_add_epi32(q);
+        }
+        if (q81) {
+            const uint16_t hs = it_f32_to_f16((float)sum * d);
+            memcpy(b + 2, &hs, 2);
+            fs[i] = it_f16_to_f32(hs);
+        } else {
+            fs[i] = 0;
+        }
+        fd[i] = it_f16_to_f32(hd);
+        fq[i] = (float)sum;
+    }
+}
+
 static const it_qdot_table table = {IT_ISA_AVX512, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq16_f16, pv_f16, dot_f16_x8};
+                                    kq16_f16, pv_f16, dot_f16_x8, quant_act};
 const it_qdot_table *it_qdot_avx512(void);
 const it_qdot_table *it_qdot_avx512(void) { return &table; }
