@@ -75,10 +75,12 @@ llm_req *llm_req_new(void) {
     r->refs = 1;
     r->slot = -1;
     r->t_arrive = http_now();
+    pthread_cond_init(&r->done_cv, NULL);
     return r;
 }
 
 static void req_free(llm_req *r) {
+    pthread_cond_destroy(&r->done_cv);
     ingot_llm_sampler_free(r->smp);
     ingot_llm_streamer_free(r->str);
     free(r->prompt), free(r->all), free(r->text), free(r->toks);
@@ -108,6 +110,19 @@ void llm_req_cancel(llm_model *lm, llm_req *r) {
 
 void llm_req_lock(llm_model *lm) { pthread_mutex_lock(&lm->mu); }
 void llm_req_unlock(llm_model *lm) { pthread_mutex_unlock(&lm->mu); }
+
+static void abs_deadline(struct timespec *ts, int ms) {
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_nsec += (long)ms * 1000000L;
+    ts->tv_sec += ts->tv_nsec / 1000000000L;
+    ts->tv_nsec %= 1000000000L;
+}
+
+void llm_req_wait_done(llm_model *lm, llm_req *r, int ms) {
+    struct timespec ts;
+    abs_deadline(&ts, ms);
+    if (!r->finish) pthread_cond_timedwait(&r->done_cv, &lm->mu, &ts);
+}
 
 void llm_req_wait(llm_model *lm, int ms) {
     struct timespec ts;
@@ -168,6 +183,7 @@ static void append_text(llm_req *r, const char *t, size_t n) {
  * prefix cache), drop the scheduler's reference. */
 static void finish_req(llm_model *lm, llm_req *r, int how, int status, const char *msg) {
     r->finish = how;
+    pthread_cond_broadcast(&r->done_cv);
     r->status = status;
     if (msg) snprintf(r->err, sizeof r->err, "%s", msg);
     double now = http_now();

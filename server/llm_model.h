@@ -11,6 +11,7 @@
 #ifndef INGOT_SERVER_LLM_MODEL_H
 #define INGOT_SERVER_LLM_MODEL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,7 @@ typedef struct llm_req {
     uint64_t order;             /* admission order (preemption picks the newest) */
     double t_arrive, t_first, t_last;
     struct llm_req *next;
+    pthread_cond_t done_cv;     /* signalled when finish is set */
 } llm_req;
 
 /* Load path (a GGUF) and start its scheduler. NULL with a message on failure. */
@@ -99,6 +101,9 @@ void llm_req_lock(llm_model *lm);
 void llm_req_unlock(llm_model *lm);
 /* With the lock held: wait for scheduler progress (any request) up to ms milliseconds. */
 void llm_req_wait(llm_model *lm, int ms);
+/* With the lock held: wait until r finishes, up to ms milliseconds (woken by r alone, not
+ * by every step: a non-streaming request sleeps through the others' tokens). */
+void llm_req_wait_done(llm_model *lm, llm_req *r, int ms);
 
 /* Prometheus series of this model (labels like `model="x"`), and their HELP lines. */
 void llm_model_write_metrics(llm_model *lm, sbuf *b, const char *labels);

@@ -640,7 +640,7 @@ static void respond_whole(oai_job *j, http_resp *resp) {
     for (int i = 0; i < j->n; i++) {
         llm_req *r = j->rs[i];
         while (!r->finish) {
-            llm_req_wait(j->lm, 50);
+            llm_req_wait_done(j->lm, r, 50);
             if (!r->finish && http_socket_closed(j->fd)) {
                 llm_req_unlock(j->lm);
                 for (int k = 0; k < j->n; k++) llm_req_cancel(j->lm, j->rs[k]);

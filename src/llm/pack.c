@@ -73,6 +73,9 @@ int it_llm_model_pack(it_llm_model *m, it_err *e) {
         free(ws);
         return it_fail(e, INGOT_ERR_NOMEM, "out of memory for the packed weights (%zu bytes)", total);
     }
+    /* file-backed pages only (an HF folder's GGUF is anonymous memory); each tensor's pages
+     * go as soon as it is packed, so the peak is the copy plus one tensor, not twice the model */
+    const int file = m->gguf && m->gguf->map && (!m->format || strcmp(m->format, "hf"));
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
         it_llm_weight *w = ws[i];
@@ -81,11 +84,8 @@ int it_llm_model_pack(it_llm_model *m, it_err *e) {
         it_qpack16(w->type, w->data, w->row_bytes, w->n_out, w->n_in, mem + off);
         w->packed = mem + off;
         off += ((size_t)b + 63) & ~(size_t)63;
+        if (file) release(w->data, (size_t)(w->row_bytes * w->n_out));
     }
-    if (m->gguf && m->gguf->map && (!m->format || strcmp(m->format, "hf"))) /* file-backed pages only: an
-                                                      HF folder's GGUF is anonymous memory */
-        for (size_t i = 0; i < n; i++)
-            if (ws[i]->packed) release(ws[i]->data, (size_t)(ws[i]->row_bytes * ws[i]->n_out));
     free(ws);
     m->packed_mem = mem;
     m->packed_bytes = total;
