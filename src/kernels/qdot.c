@@ -204,12 +204,17 @@ int64_t it_qpack16_bytes(uint32_t type, int64_t n_out, int64_t n_in) {
 }
 
 void it_qpack16(uint32_t type, const void *w, int64_t row_bytes, int64_t n_out, int64_t n_in, void *out) {
+    it_qpack16_groups(type, w, row_bytes, n_out, n_in, 0, (n_out + 15) / 16, out);
+}
+
+void it_qpack16_groups(uint32_t type, const void *w, int64_t row_bytes, int64_t n_out, int64_t n_in, int64_t g0,
+                       int64_t g1, void *out) {
     int64_t pb, qoff, qb, bsz;
     if (p16_layout(type, &pb, &qoff, &qb, &bsz)) return;
-    const int64_t nb = n_in / IT_QK, ng = (n_out + 15) / 16;
+    const int64_t nb = n_in / IT_QK;
     uint8_t *o = out;
-    memset(o, 0, (size_t)(ng * nb * pb));
-    for (int64_t g = 0; g < ng; g++)
+    memset(o + g0 * nb * pb, 0, (size_t)((g1 - g0) * nb * pb));
+    for (int64_t g = g0; g < g1; g++)
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *ob = o + (g * nb + b) * pb;
             for (int r = 0; r < 16 && g * 16 + r < n_out; r++) {

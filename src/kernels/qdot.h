@@ -110,6 +110,9 @@ int64_t it_qpack16_bytes(uint32_t type, int64_t n_out, int64_t n_in);
 /* Bytes of one packed group (the stride between groups). */
 int64_t it_qpack16_group_bytes(uint32_t type, int64_t n_in);
 void it_qpack16(uint32_t type, const void *w, int64_t row_bytes, int64_t n_out, int64_t n_in, void *out);
+/* Groups g0..g1 of that copy only (the whole copy's out; groups are independent). */
+void it_qpack16_groups(uint32_t type, const void *w, int64_t row_bytes, int64_t n_out, int64_t n_in, int64_t g0,
+                       int64_t g1, void *out);
 /* The scalar reference of the packed-group kernels (the bits of every tier's). */
 void it_qdot_p16_ref(uint32_t type, const void *wp, int64_t n, int nr, const void *xq, int64_t xs, int64_t T, float *y,
                      int64_t ldy);

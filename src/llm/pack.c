@@ -50,6 +50,17 @@ static void release(const void *p, size_t n) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+typedef struct pack_job {
+    const it_llm_weight *w;
+    uint8_t *out;
+} pack_job;
+
+static void pack_groups(void *arg, int64_t g0, int64_t g1, int tid) {
+    const pack_job *j = arg;
+    (void)tid;
+    it_qpack16_groups(j->w->type, j->w->data, j->w->row_bytes, j->w->n_out, j->w->n_in, g0, g1, j->out);
+}
+
 int it_llm_model_pack(it_llm_model *m, it_err *e) {
     const it_qdot_table *t = it_qdot();
     if (m->packed_mem || !m->layers) return 0;
@@ -76,16 +87,21 @@ int it_llm_model_pack(it_llm_model *m, it_err *e) {
     /* file-backed pages only (an HF folder's GGUF is anonymous memory); each tensor's pages
      * go as soon as it is packed, so the peak is the copy plus one tensor, not twice the model */
     const int file = m->gguf && m->gguf->map && (!m->format || strcmp(m->format, "hf"));
+    it_threadpool *tp = it_threadpool_create(it_cpu_count()); /* NULL: one thread */
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
         it_llm_weight *w = ws[i];
         int64_t b;
         if (!w->data || !kernel_for(t, w->type) || (b = it_qpack16_bytes(w->type, w->n_out, w->n_in)) < 0) continue;
-        it_qpack16(w->type, w->data, w->row_bytes, w->n_out, w->n_in, mem + off);
+        pack_job pj = {w, mem + off};
+        const int64_t ng = (w->n_out + 15) / 16;
+        if (tp) it_parallel_for(tp, ng, 16, pack_groups, &pj);
+        else pack_groups(&pj, 0, ng, 0);
         w->packed = mem + off;
         off += ((size_t)b + 63) & ~(size_t)63;
         if (file) release(w->data, (size_t)(w->row_bytes * w->n_out));
     }
+    it_threadpool_free(tp);
     free(ws);
     m->packed_mem = mem;
     m->packed_bytes = total;
