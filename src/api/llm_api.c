@@ -70,7 +70,8 @@ ingot_status ingot_llm_load(const char *path, const char *tokenizer, ingot_llm *
     for (int64_t i = 0; i < m->hp.n_layer; i++) {
         const it_llm_layer *L = &m->layers[i];
         const it_llm_weight *ws[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv,
-                                     &L->q_norm, &L->k_norm, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down};
+                                     &L->q_norm, &L->k_norm, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down,
+                                     &L->attn_post_norm, &L->ffn_post_norm};
         for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++) count_weight(l, ws[k]);
     }
     *out = l;

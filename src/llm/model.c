@@ -287,7 +287,9 @@ static int read_hparams(it_llm_model *m, it_err *e) {
                       &h->rope_orig_ctx, e)) ||
         (st = key_float(m, "rope.scaling.yarn_beta_fast", 32.0, &h->yarn_beta_fast, e)) ||
         (st = key_float(m, "rope.scaling.yarn_beta_slow", 1.0, &h->yarn_beta_slow, e)) ||
-        (st = key_float(m, "rope.scaling.attn_factor", 1.0, &h->yarn_attn_factor, e)))
+        /* llama.cpp names the factor both ways (yarn_attn_factor: YaRN converters) */
+        (st = key_float(m, "rope.scaling.yarn_attn_factor", 1.0, &h->yarn_attn_factor, e)) ||
+        (st = key_float(m, "rope.scaling.attn_factor", h->yarn_attn_factor, &h->yarn_attn_factor, e)))
         return st;
     h->rope_type = m->arch->rope_type;
     h->ffn_act = m->arch->ffn_act;

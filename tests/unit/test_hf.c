@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,30 @@ static void expect_fail(const char *dir, int st, const char *want) {
     assert_int_equal(got, st);
     assert_null(m);
     assert_non_null(strstr(e.msg, want));
+}
+
+/* YaRN's attention factor reaches the loaded model's hyperparameters (the converter writes
+ * llama.cpp's rope.scaling.yarn_attn_factor) */
+static void yarn_attention_factor(void **state) {
+    (void)state;
+    char dir[300];
+    make_tiny(dir, sizeof dir, "yarn");
+    put_text(dir, "config.json",
+             "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 8, \"intermediate_size\": 16,"
+             " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"num_key_value_heads\": 1,"
+             " \"max_position_embeddings\": 256, \"rms_norm_eps\": 1e-6, \"rope_theta\": 10000.0,"
+             " \"vocab_size\": 8, \"tie_word_embeddings\": true, \"bos_token_id\": 0, \"eos_token_id\": 1,"
+             " \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 64,"
+             " \"attention_factor\": 1.25}}");
+    it_err e = {{0}};
+    it_llm_model *m = NULL;
+    int st = it_llm_model_load(dir, NULL, &m, &e);
+    if (st) fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(st, 0);
+    assert_int_equal(m->hp.rope_scaling, IT_ROPE_SCALING_YARN);
+    assert_true(fabsf(m->hp.rope_factor - 4.0f) < 1e-6f);
+    assert_true(fabsf(m->hp.yarn_attn_factor - 1.25f) < 1e-6f);
+    it_llm_model_free(m);
 }
 
 static void tiny_loads_and_converts(void **state) {
@@ -339,6 +364,7 @@ int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "--tokenize")) return tokenize_main(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tiny_loads_and_converts),
+        cmocka_unit_test(yarn_attention_factor),
         cmocka_unit_test(missing_and_corrupt_config),
         cmocka_unit_test(shards_and_tensors),
         cmocka_unit_test(tokenizer_errors),
