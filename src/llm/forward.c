@@ -249,6 +249,54 @@ static void matmul(it_llm_ctx *c, const it_llm_weight *w, const float *x, int64_
     else it_parallel_for(c->tp, w->n_out, grain, mm_rows, &j);
 }
 
+/* Several products of the same input (q/k/v, gate/up) in one parallel region when every
+ * weight is packed with the same activation type: one quantization of x and one fork/join
+ * instead of one per product (each (row, token) result is the same as matmul's). */
+typedef struct mm_multi {
+    mm_job j[3];
+    int64_t first[4]; /* group offset of each product in the combined range */
+    int n;
+} mm_multi;
+
+static void mm_multi_groups(void *arg, int64_t g0, int64_t g1, int tid) {
+    const mm_multi *mm = arg;
+    for (int k = 0; k < mm->n; k++) {
+        int64_t a = g0 > mm->first[k] ? g0 : mm->first[k], b = g1 < mm->first[k + 1] ? g1 : mm->first[k + 1];
+        if (a < b) mm_groups((void *)&mm->j[k], a - mm->first[k], b - mm->first[k], tid);
+    }
+}
+
+static void matmul_n(it_llm_ctx *c, int n, const it_llm_weight *const *ws, const float *x, int64_t ldx, int64_t T,
+                     float *const *ys, const int64_t *ldys, int *xq_ready) {
+    mm_multi mm;
+    uint32_t act0 = 0;
+    int ok = n <= 3;
+    mm.n = n;
+    mm.first[0] = 0;
+    for (int k = 0; k < n && ok; k++) {
+        uint32_t act;
+        mm_job j = {c, ws[k], x, ldx, NULL, 0, T, ys[k], ldys[k], NULL, NULL, NULL};
+        j.qf = qdot_for(c, ws[k]->type, &act, &j.qf4, ws[k]->packed ? &j.pf : NULL);
+        ok = j.pf && ws[k]->n_in == ws[0]->n_in && (k == 0 || act == act0);
+        act0 = act;
+        mm.j[k] = j;
+        mm.first[k + 1] = mm.first[k] + (ws[k]->n_out + 15) / 16;
+    }
+    if (!ok || c->nthreads == 1) {
+        for (int k = 0; k < n; k++) matmul(c, ws[k], x, ldx, T, ys[k], ldys[k], xq_ready);
+        return;
+    }
+    int slot = act0 == IT_GGML_Q8_1;
+    uint8_t *buf = slot ? c->xq1 : c->xq;
+    int64_t rb = it_qdot_act_bytes(act0, ws[0]->n_in);
+    if (!(*xq_ready & (1 << slot)))
+        for (int64_t t = 0; t < T; t++) c->qt->quant_act(act0, x + t * ldx, ws[0]->n_in, buf + t * rb);
+    *xq_ready |= 1 << slot;
+    for (int k = 0; k < n; k++) mm.j[k].xq = buf, mm.j[k].xq_rb = rb;
+    int64_t ng = mm.first[n], gg = ng / ((int64_t)c->nthreads * 4);
+    it_parallel_for(c->tp, ng, gg < 1 ? 1 : gg, mm_multi_groups, &mm);
+}
+
 /* ---------------------------------------------------------------- elementwise */
 
 /* w as floats: in place when F32, else dequantized into tmp. */
@@ -458,9 +506,12 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
         const float *w = vec_f32(&L->attn_norm, vt);
         for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->x + t * D, w, D, h->norm_eps, plus1);
         int xq = 0;
-        matmul(c, &L->wq, c->xn, wide, T, c->q, qd, &xq);
-        matmul(c, &L->wk, c->xn, wide, T, c->k, kvd, &xq);
-        matmul(c, &L->wv, c->xn, wide, T, c->v, kvd, &xq);
+        {
+            const it_llm_weight *ws[3] = {&L->wq, &L->wk, &L->wv};
+            float *ys[3] = {c->q, c->k, c->v};
+            const int64_t lds[3] = {qd, kvd, kvd};
+            matmul_n(c, 3, ws, c->xn, wide, T, ys, lds, &xq);
+        }
         const it_llm_weight *bias[3] = {&L->bq, &L->bk, &L->bv};
         float *dst[3] = {c->q, c->k, c->v};
         int64_t dims[3] = {qd, kvd, kvd};
@@ -507,8 +558,12 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
         w = vec_f32(&L->ffn_norm, vt);
         for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->x + t * D, w, D, h->norm_eps, plus1);
         xq = 0;
-        matmul(c, &L->w_gate, c->xn, wide, T, c->ffa, h->n_ff, &xq);
-        matmul(c, &L->w_up, c->xn, wide, T, c->ffb, h->n_ff, &xq);
+        {
+            const it_llm_weight *ws[2] = {&L->w_gate, &L->w_up};
+            float *ys[2] = {c->ffa, c->ffb};
+            const int64_t lds[2] = {h->n_ff, h->n_ff};
+            matmul_n(c, 2, ws, c->xn, wide, T, ys, lds, &xq);
+        }
         int64_t nf = T * h->n_ff;
         if (h->ffn_act == IT_FFN_GELU)
             for (int64_t i = 0; i < nf; i++) c->ffa[i] = gelu(c->ffa[i]) * c->ffb[i];
