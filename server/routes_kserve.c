@@ -302,37 +302,24 @@ static void h_repo_index(http_req *req, http_resp *resp, void *ud) {
     http_resp_json(resp, 200, c.arr);
 }
 
-static void h_repo_load(http_req *req, http_resp *resp, void *ud) {
-    ingot_app *app = ud;
+/* POST /v2/repository/models/{name}/load and /unload */
+static void repo_op(http_req *req, http_resp *resp, ingot_app *app, int load) {
     json_t *body;
     if (optional_json_body(req, resp, &body)) return;
     json_decref(body);
     const char *name = http_req_param(req, 0);
     char err[512];
-    int rc = model_repo_load(app->repo, name, err, sizeof err);
+    int rc = load ? model_repo_load(app->repo, name, err, sizeof err) : model_repo_unload(app->repo, name, err, sizeof err);
     if (rc) {
         http_resp_error(resp, rc, "%s", err);
         return;
     }
-    fprintf(stderr, "ingot serve: model '%s' loaded\n", name);
-    http_resp_json(resp, 200, json_pack("{s:s, s:s}", "name", name, "state", "READY"));
+    fprintf(stderr, "ingot serve: model '%s' %s\n", name, load ? "loaded" : "unloaded");
+    http_resp_json(resp, 200, json_pack("{s:s, s:s}", "name", name, "state", load ? "READY" : "UNAVAILABLE"));
 }
 
-static void h_repo_unload(http_req *req, http_resp *resp, void *ud) {
-    ingot_app *app = ud;
-    json_t *body;
-    if (optional_json_body(req, resp, &body)) return;
-    json_decref(body);
-    const char *name = http_req_param(req, 0);
-    char err[512];
-    int rc = model_repo_unload(app->repo, name, err, sizeof err);
-    if (rc) {
-        http_resp_error(resp, rc, "%s", err);
-        return;
-    }
-    fprintf(stderr, "ingot serve: model '%s' unloaded\n", name);
-    http_resp_json(resp, 200, json_pack("{s:s, s:s}", "name", name, "state", "UNAVAILABLE"));
-}
+static void h_repo_load(http_req *req, http_resp *resp, void *ud) { repo_op(req, resp, ud, 1); }
+static void h_repo_unload(http_req *req, http_resp *resp, void *ud) { repo_op(req, resp, ud, 0); }
 
 int routes_kserve_add(ingot_app *app) {
     http_server *h = app->http;

@@ -278,15 +278,17 @@ int64_t ingot_llm_seq_len(const ingot_llm_ctx *c, int seq) { return c ? it_llm_s
 /* ---------------------------------------------------------------- generation */
 
 void ingot_llm_gen_params_default(ingot_llm_gen_params *p) {
+    it_sampler_params sp; /* the sampler's defaults, one place */
+    it_sampler_params_default(&sp);
     memset(p, 0, sizeof *p);
     p->max_tokens = 128;
-    p->temp = 0.8f;
-    p->top_k = 40;
-    p->top_p = 0.95f;
-    p->min_p = 0.05f;
-    p->typical_p = 1.0f;
-    p->repeat_penalty = 1.0f;
-    p->penalty_last_n = 64;
+    p->temp = sp.temp;
+    p->top_k = sp.top_k;
+    p->top_p = sp.top_p;
+    p->min_p = sp.min_p;
+    p->typical_p = sp.typical_p;
+    p->repeat_penalty = sp.repeat_penalty;
+    p->penalty_last_n = sp.penalty_last_n;
     p->add_special = 1;
 }
 

@@ -246,8 +246,9 @@ int32_t it_sampler_sample(it_sampler *s, const float *logits, it_sample_result *
              * top-p and min-p can keep, not the whole vocabulary. Both keep a prefix of the
              * sorted order; top-p's masses are normalized over every candidate, as below. */
             if (p->min_p > 0 || p->top_p < 1.0f) {
-                double z = 0;
-                for (int64_t i = 0; i < n; i++) z += exp((double)(c[i].logit - mx));
+                double z = 0; /* top-p's normalizer (min-p alone needs none) */
+                if (p->top_p < 1.0f)
+                    for (int64_t i = 0; i < n; i++) z += exp((double)(c[i].logit - mx));
                 if (p->min_p > 0) { /* p_i >= min_p * p_max at temperature 1 */
                     const float thr = mx + logf(p->min_p);
                     int64_t m = 0;

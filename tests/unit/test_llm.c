@@ -367,19 +367,27 @@ static void batch_invariance(void **state) {
     ingot_llm_free(m);
 }
 
+/* a context of n_seq sequences of n_ctx positions on 2 threads */
+static ingot_llm_ctx *open_ctx(const ingot_llm *m, int n_seq, int64_t n_ctx, int prefix_cache) {
+    char err[512];
+    ingot_llm_ctx *c = NULL;
+    ingot_llm_ctx_params cp;
+    ingot_llm_ctx_params_default(&cp);
+    cp.n_seq = n_seq;
+    cp.n_ctx = n_ctx;
+    cp.n_threads = 2;
+    cp.prefix_cache = prefix_cache;
+    assert_int_equal(ingot_llm_ctx_create(m, &cp, &c, err, sizeof err), INGOT_OK);
+    return c;
+}
+
 /* a prefix decoded once and forked into two sequences gives the logits of decoding it on each */
 static void prefix_fork(void **state) {
     (void)state;
     char err[512];
     ingot_llm *m = NULL;
-    ingot_llm_ctx *c = NULL;
     assert_int_equal(ingot_llm_load(gguf_path, NULL, &m, err, sizeof err), INGOT_OK);
-    ingot_llm_ctx_params cp;
-    ingot_llm_ctx_params_default(&cp);
-    cp.n_seq = 3;
-    cp.n_ctx = 96;
-    cp.n_threads = 2;
-    assert_int_equal(ingot_llm_ctx_create(m, &cp, &c, err, sizeof err), INGOT_OK);
+    ingot_llm_ctx *c = open_ctx(m, 3, 96, 0);
     const char *text = "Once upon a time, there was a little girl named Lily. She loved to play outside";
     int32_t ids[64], pos[64], seq[64];
     size_t n;
@@ -503,15 +511,8 @@ static void prefix_cache_logits(void **state) {
     (void)state;
     char err[512];
     ingot_llm *m = NULL;
-    ingot_llm_ctx *c = NULL;
     assert_int_equal(ingot_llm_load(gguf_path, NULL, &m, err, sizeof err), INGOT_OK);
-    ingot_llm_ctx_params cp;
-    ingot_llm_ctx_params_default(&cp);
-    cp.n_seq = 3;
-    cp.n_ctx = 128;
-    cp.n_threads = 2;
-    cp.prefix_cache = 1;
-    assert_int_equal(ingot_llm_ctx_create(m, &cp, &c, err, sizeof err), INGOT_OK);
+    ingot_llm_ctx *c = open_ctx(m, 3, 128, 1);
     const char *text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. "
                        "One day, she saw a big dog in the park and they became friends.";
     int32_t ids[120], pos[120], seq[120];
@@ -533,9 +534,7 @@ static void prefix_cache_logits(void **state) {
     assert_int_equal(ks.prefix_hits, (uint64_t)hit / 16);
     assert_true(ks.used > 0 && ks.available + ks.used + ks.cached_idle <= ks.total + ks.cached_idle);
     /* without the cache the call matches nothing */
-    ingot_llm_ctx *c2 = NULL;
-    cp.prefix_cache = 0;
-    assert_int_equal(ingot_llm_ctx_create(m, &cp, &c2, err, sizeof err), INGOT_OK);
+    ingot_llm_ctx *c2 = open_ctx(m, 3, 128, 0);
     assert_int_equal(ingot_llm_seq_match_prefix(c2, 1, ids, (int64_t)n - 1), 0);
     ingot_llm_ctx_free(c2);
     free(all);

@@ -57,12 +57,6 @@ static inline float fma1(float a, float b, float c) {
 }
 #define NOM(acc, a, s) (void)0
 #define WITHM(acc, a, s) acc = fma1(half((a).m), (s), acc)
-#include "qdot_blocks.h"
-
-KERNELS(q8_0, it_block_q8_0, it_block_q8_0, IT_GGML_Q8_0, load_q8_0, DOT_S, NOM)
-KERNELS(q4_0, it_block_q4_0, it_block_q8_0, IT_GGML_Q8_0, load_q4_0, DOT_S, NOM)
-KERNELS(q4_1, it_block_q4_1, it_block_q8_1, IT_GGML_Q8_1, load_q4_1, DOT_U, WITHM)
-
 static inline __m256i dot_s_scaled(__m256i w, __m256i x, __m256i sc32) {
     __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
     return _mm256_mullo_epi32(d, sc32);
@@ -70,69 +64,11 @@ static inline __m256i dot_s_scaled(__m256i w, __m256i x, __m256i sc32) {
 static inline __m256i scales2(int s0, int s1) {
     return _mm256_set_m128i(_mm_set1_epi32(s1), _mm_set1_epi32(s0));
 }
+#include "qdot_blocks.h"
 
-/* Q4_K (five = 0) / Q5_K (five = 1) against Q8_1: see it_qdot_q4_K_ref */
-static inline float qk(const uint8_t *blocks, size_t bsz, int five, const it_block_q8_1 *b, int64_t n) {
-    const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    float macc = 0;
-    for (int64_t i = 0; i < n / IT_QK_K; i++) {
-        const uint8_t *blk = blocks + (size_t)i * bsz;
-        uint16_t hd, hm;
-        memcpy(&hd, blk, 2);
-        memcpy(&hm, blk + 2, 2);
-        float d = half(hd), dmin = half(hm);
-        const uint8_t *scales = blk + 4, *qs = blk + (five ? 48 : 16);
-        __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
-        for (int k = 0; k < 8; k++) {
-            const it_block_q8_1 *xb = &b[i * 8 + k];
-            __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (k / 2)));
-            if (k & 1) q = _mm256_srli_epi16(q, 4);
-            q = _mm256_and_si256(q, m4);
-            if (five) {
-                q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
-                hb = _mm256_srli_epi16(hb, 1);
-            }
-            int sc, m;
-            it_k4_scale_min(k, scales, &sc, &m);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * half(xb->d) * (float)sc),
-                                  dot_u(q, _mm256_loadu_si256((const __m256i *)xb->qs)), acc);
-            macc = fma1(dmin * (float)m, half(xb->s), macc);
-        }
-    }
-    return hsum8(acc) - macc;
-}
-static float q4_K(const void *w, const void *x, int64_t n) { return qk(w, 144, 0, x, n); }
-static float q5_K(const void *w, const void *x, int64_t n) { return qk(w, 176, 1, x, n); }
-
-/* Q6_K against Q8_0: see it_qdot_q6_K_ref */
-static float q6_K(const void *w, const void *xq8, int64_t n) {
-    const it_block_q6_K *a = w;
-    const it_block_q8_0 *b = xq8;
-    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / IT_QK_K; i++) {
-        float d = half(a[i].d);
-        for (int h = 0; h < 2; h++) {
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(a[i].qh + 32 * h));
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)(a[i].ql + 64 * h));
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(a[i].ql + 64 * h + 32));
-            for (int j = 0; j < 4; j++) {
-                __m256i lo = j & 1 ? l1 : l0;
-                if (j >= 2) lo = _mm256_srli_epi16(lo, 4);
-                __m256i q = _mm256_or_si256(_mm256_and_si256(lo, m4),
-                                            _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
-                qh = _mm256_srli_epi16(qh, 2);
-                q = _mm256_sub_epi8(q, off);
-                const int8_t *sc = a[i].scales + 8 * h + 2 * j;
-                const it_block_q8_0 *xb = &b[i * 8 + 4 * h + j];
-                __m256i s = dot_s_scaled(q, _mm256_loadu_si256((const __m256i *)xb->qs), scales2(sc[0], sc[1]));
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * half(xb->d)), _mm256_cvtepi32_ps(s), acc);
-            }
-        }
-    }
-    return hsum8(acc);
-}
+KERNELS(q8_0, it_block_q8_0, it_block_q8_0, IT_GGML_Q8_0, load_q8_0, DOT_S, NOM)
+KERNELS(q4_0, it_block_q4_0, it_block_q8_0, IT_GGML_Q8_0, load_q4_0, DOT_S, NOM)
+KERNELS(q4_1, it_block_q4_1, it_block_q8_1, IT_GGML_Q8_1, load_q4_1, DOT_U, WITHM)
 
 /* ---- 16-row packed groups (it_qpack16_fn): lanes are weight rows. Per block the group's
  * quantized bytes are loaded once (Q4 nibbles split, Q8_0 flipped to unsigned by +128) and
