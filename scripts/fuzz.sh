@@ -64,6 +64,15 @@ for f in ../shared/conformance/tokenizer/ggml-vocab-bert-bge.gguf ../shared/conf
     [ -f "$f" ] && head -c 65536 "$f" > "$WORK/gguf/$(basename "$f")"
 done
 status=0
+# inputs of past findings (tests/data/fuzz/TARGET/) are replayed first and seed the corpus
+for t in onnx gguf; do
+    for f in tests/data/fuzz/$t/*; do
+        [ -f "$f" ] || continue
+        cp "$f" "$WORK/$t/"
+        ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 "$ROOT/build-fuzz/tests/fuzz_$t" -rss_limit_mb=2048 "$f" \
+            > "$WORK/replay.log" 2>&1 || { echo "-- replay of $f failed:"; tail -20 "$WORK/replay.log"; status=1; }
+    done
+done
 for t in onnx gguf kserve safetensors jinja tokenizer hf; do
     secs=$SECS
     [ "$t" = onnx ] && secs=$((SECS * 2)) # the model loader, the largest surface, gets twice as long

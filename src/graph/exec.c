@@ -342,6 +342,14 @@ static void opstate_clear(it_exec *x, struct it_opstate *os) {
 }
 
 /* ---- running ---- */
+/* Slots past a node's last input/output read as omitted (NULL): an op that looks at
+ * c->in[0] of a node written with no inputs (a fuzzed or hand-made model) sees "missing",
+ * not whatever the stack held. */
+#define IT_IN_PAD 8
+static void pad_slots(it_value **v, int n) {
+    for (int k = n; k < n + IT_IN_PAD; k++) v[k] = NULL;
+}
+
 static int run_frame(it_exec *x, frame *f, it_err *e) {
     const it_graph *g = f->g;
     it_value *inv[64], *outv[64];
@@ -352,9 +360,9 @@ static int run_frame(it_exec *x, frame *f, it_err *e) {
     for (int i = 0; i < g->n_nodes; i++) {
         const it_node *n = &g->nodes[i];
         if (n->removed) continue;
-        if (n->n_in > 64 || n->n_out > 64) {
-            in = malloc(sizeof(it_value *) * (size_t)(n->n_in + 1));
-            out = malloc(sizeof(it_value *) * (size_t)(n->n_out + 1));
+        if (n->n_in > 64 - IT_IN_PAD || n->n_out > 64 - IT_IN_PAD) {
+            in = malloc(sizeof(it_value *) * (size_t)(n->n_in + IT_IN_PAD));
+            out = malloc(sizeof(it_value *) * (size_t)(n->n_out + IT_IN_PAD));
             if (!in || !out) { st = it_fail(e, INGOT_ERR_NOMEM, "out of memory"); goto node_done; }
         }
         for (int k = 0; k < n->n_in; k++) {
@@ -366,6 +374,8 @@ static int run_frame(it_exec *x, frame *f, it_err *e) {
             }
         }
         for (int k = 0; k < n->n_out; k++) out[k] = n->out[k] >= 0 ? f->vp[n->out[k]] : NULL;
+        pad_slots(in, n->n_in);
+        pad_slots(out, n->n_out);
         it_opctx c = {.node = n, .n_in = n->n_in, .n_out = n->n_out, .in = in, .out = out,
                       .tp = x->tp, .err = e, .x = x, .frame = f, .st = &os};
         double t0 = x->profile ? it_now_ms() : 0;
@@ -494,9 +504,11 @@ int it_graph_fold(it_graph *g, it_threadpool *tp, it_err *e) {
             if (n->out[k] < 0) ok = 0;
         if (!ok) continue;
         it_value *inv[64], *outv[64];
-        if (n->n_in > 64 || n->n_out > 64) continue;
+        if (n->n_in > 64 - IT_IN_PAD || n->n_out > 64 - IT_IN_PAD) continue;
         for (int k = 0; k < n->n_in; k++) inv[k] = n->in[k] >= 0 ? f->vp[n->in[k]] : NULL;
         for (int k = 0; k < n->n_out; k++) outv[k] = f->vp[n->out[k]];
+        pad_slots(inv, n->n_in);
+        pad_slots(outv, n->n_out);
         struct it_opstate os;
         memset(&os, 0, sizeof os);
         it_err sub = {{0}};
