@@ -21,8 +21,9 @@
 static int gen_usage(FILE *f) {
     fprintf(f, "usage: ingot generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
                "                      [--typical-p P] [--repeat-penalty R] [--seed S] [-t THREADS] [-c N_CTX]\n"
-               "                      [--stop STR]... [--tokenizer TOK.bin] [--ignore-eos]\n"
-               "-c: context positions (default: the model's, at most 4096).\n"
+               "                      [--stop STR]... [--tokenizer TOK.bin] [--ignore-eos] [--kv-type f16|q8_0|f32]\n"
+               "-c: context positions (default: the model's, at most 4096). --kv-type: KV cache entries\n"
+               "(default f16; q8_0 needs a head size that is a multiple of 32).\n"
                "MODEL: a GGUF file, or a llama2.c checkpoint with --tokenizer. --temp 0 is greedy.\n");
     return 2;
 }
@@ -65,7 +66,12 @@ int cmd_generate(int argc, char **argv) {
             if (n_stop == MAX_STOP) { fprintf(stderr, "ingot generate: at most %d stop strings\n", MAX_STOP); return 2; }
             stops[n_stop++] = argv[++i];
         } else if (!strcmp(a, "--ignore-eos")) gp.ignore_eos = 1;
-        else if (has && parse_num(argv[i + 1], &v) &&
+        else if (!strcmp(a, "--kv-type") && has) {
+            if ((cp.kv_type = ingot_llm_kv_type_from_name(argv[++i])) < 0) {
+                fprintf(stderr, "ingot generate: --kv-type must be f16, q8_0 or f32, not '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (has && parse_num(argv[i + 1], &v) &&
                  (!strcmp(a, "-n") || !strcmp(a, "--n-predict") || !strcmp(a, "--temp") || !strcmp(a, "--top-k") ||
                   !strcmp(a, "--top-p") || !strcmp(a, "--min-p") || !strcmp(a, "--typical-p") ||
                   !strcmp(a, "--repeat-penalty") || !strcmp(a, "--seed") || !strcmp(a, "-t") ||
@@ -127,6 +133,7 @@ int cmd_generate(int argc, char **argv) {
 
 static int bench_usage(FILE *f) {
     fprintf(f, "usage: ingot bench -m MODEL.gguf [-t THREADS] [-p 512] [-n 128] [--reps R] [--json]\n"
+               "                   [--kv-type f16|q8_0|f32]\n"
                "                   [--tokenizer TOK.bin (llama2.c .bin models)]\n");
     return 2;
 }
@@ -186,7 +193,7 @@ static int bench_run(ingot_llm_ctx *c, int64_t n_vocab, int n_p, int n_g, float 
 
 int cmd_llm_bench(int argc, char **argv) {
     const char *model = NULL, *tok = NULL;
-    int threads = 0, n_p = 512, n_g = 128, reps = 5, json = 0;
+    int threads = 0, n_p = 512, n_g = 128, reps = 5, json = 0, kv_type = INGOT_LLM_KV_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -198,6 +205,12 @@ int cmd_llm_bench(int argc, char **argv) {
         else if ((!strcmp(a, "-n") || !strcmp(a, "--n-gen")) && has) n_g = atoi(argv[++i]);
         else if ((!strcmp(a, "--reps") || !strcmp(a, "-r")) && has) reps = atoi(argv[++i]);
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--kv-type") && has) {
+            if ((kv_type = ingot_llm_kv_type_from_name(argv[++i])) < 0) {
+                fprintf(stderr, "ingot bench: --kv-type must be f16, q8_0 or f32, not '%s'\n", argv[i]);
+                return 2;
+            }
+        }
         else if (a[0] != '-' && !model) model = a;
         else {
             fprintf(stderr, "ingot bench: unexpected argument '%s'\n", a);
@@ -220,6 +233,7 @@ int cmd_llm_bench(int argc, char **argv) {
     ingot_llm_ctx_params cp;
     ingot_llm_ctx_params_default(&cp);
     cp.n_threads = threads;
+    cp.kv_type = kv_type;
     cp.n_ctx = (n_p > n_g ? n_p : n_g) + 1;
     float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);

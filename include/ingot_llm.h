@@ -108,12 +108,22 @@ typedef struct ingot_llm_ctx_params {
     int n_seq;       /* sequences that ingot_llm_decode may mix; 0: 1 */
     int n_threads;   /* 0: all cores */
     int64_t n_batch; /* prompt tokens per forward pass in ingot_llm_generate; 0: 512 */
-    int kv_f32;      /* 1: f32 KV cache (default f16) */
+    int kv_f32;      /* 1: f32 KV cache (default f16); the same as kv_type INGOT_LLM_KV_F32 */
     int64_t n_kv_blocks; /* KV pool size in blocks of INGOT_LLM_KV_BLOCK positions shared by
                             all sequences; 0: n_seq full contexts */
     int prefix_cache;    /* 1: full blocks of computed tokens are kept, addressed by a hash of
                             the token prefix they end, for ingot_llm_seq_match_prefix */
+    int kv_type;         /* INGOT_LLM_KV_F16 (0, the default), INGOT_LLM_KV_F32 or INGOT_LLM_KV_Q8_0
+                            (half the memory of f16; the head size must be a multiple of 32) */
 } ingot_llm_ctx_params;
+
+#define INGOT_LLM_KV_F16 0
+#define INGOT_LLM_KV_F32 1
+#define INGOT_LLM_KV_Q8_0 2
+/* "f16", "f32" or "q8_0" (any case) to INGOT_LLM_KV_*; -1 for anything else. */
+int ingot_llm_kv_type_from_name(const char *name);
+/* Bytes of one position's K and V entries of all layers with that cache type (0: unknown type). */
+int64_t ingot_llm_kv_bytes_per_pos(const ingot_llm *m, int kv_type);
 
 #define INGOT_LLM_KV_BLOCK 16
 

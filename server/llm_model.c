@@ -504,12 +504,12 @@ llm_model *llm_model_create(const char *path, const llm_config *cfg, char *err, 
     cp.n_threads = cfg->threads;
     lm->threads = cfg->threads;
     cp.prefix_cache = 1;
+    cp.kv_type = cfg->kv_type;
     /* the KV pool: n_seq full contexts, or what --kv-cache-mem holds (at least one full context) */
     int64_t full = blocks_of(n_ctx);
     lm->budget_blocks = full * lm->cfg.max_seqs;
     if (cfg->kv_cache_mem > 0) {
-        int64_t kv_dim = info.n_head > 0 ? info.n_embd / info.n_head * info.n_head_kv : info.n_embd;
-        int64_t per_block = info.n_layer * 2 * KV_BLOCK * kv_dim * 2; /* k and v, f16 */
+        int64_t per_block = KV_BLOCK * ingot_llm_kv_bytes_per_pos(lm->llm, cfg->kv_type); /* K and V, all layers */
         int64_t b = per_block > 0 ? cfg->kv_cache_mem / per_block : 0;
         if (b < full) {
             snprintf(err, errlen,

@@ -26,6 +26,7 @@ typedef struct llm_config {
     int64_t kv_cache_mem;     /* bytes of KV blocks the scheduler may use; 0: max_seqs full contexts */
     int threads;
     int max_queue;            /* waiting requests beyond this get 429 */
+    int kv_type;              /* INGOT_LLM_KV_* */
 } llm_config;
 
 typedef struct llm_model llm_model;

@@ -60,6 +60,7 @@ static void usage(FILE *f) {
             "  --max-seqs N             LLM: sequences decoded together (default 16)\n"
             "  --max-batch-tokens N     LLM: tokens per forward pass, prompt chunks included (default 512)\n"
             "  --kv-cache-mem BYTES     LLM: KV cache budget (suffix K, M, G; default: max-seqs full contexts)\n"
+            "  --kv-type f16|q8_0|f32   LLM: KV cache entries (default f16; q8_0 takes about half the memory)\n"
             "  --max-body-bytes N       request body limit, 413 beyond (default 67108864)\n"
             "  --drain-timeout-s N      shutdown: wait this long for requests in flight (default 30)\n"
             "  --log-format text|json   access log format on stderr (default text)\n");
@@ -125,7 +126,7 @@ int cmd_serve(int argc, char **argv) {
     const char *host = "127.0.0.1", *models_dir = NULL, *api_key = getenv("INGOT_API_KEY");
     long long port = 8080, threads = 0, max_batch = 8, delay_us = 1000, max_queue = 64, max_body = 64ll << 20,
               drain_s = 30, n_ctx = 0, max_seqs = 16, max_batch_tokens = 512, kv_mem = 0;
-    int log_json = 0;
+    int log_json = 0, kv_type = INGOT_LLM_KV_F16;
     const char **models = calloc((size_t)argc + 1, sizeof *models);
     int nmodels = 0;
     if (!models) return 1;
@@ -152,6 +153,13 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--kv-cache-mem")) {
             if (parse_size(v, &kv_mem)) {
                 fprintf(stderr, "ingot serve: --kv-cache-mem wants bytes (suffix K, M or G), not '%s'\n", v);
+                free(models);
+                return 2;
+            }
+        }
+        else if (!strcmp(a, "--kv-type")) {
+            if ((kv_type = ingot_llm_kv_type_from_name(v)) < 0) {
+                fprintf(stderr, "ingot serve: --kv-type must be f16, q8_0 or f32, not '%s'\n", v);
                 free(models);
                 return 2;
             }
@@ -195,7 +203,7 @@ int cmd_serve(int argc, char **argv) {
     char err[512];
     app.repo = model_repo_create(models_dir, &bc);
     if (!app.repo) goto out;
-    llm_config lc = {n_ctx, (int)max_seqs, max_batch_tokens, kv_mem, (int)threads, (int)max_queue};
+    llm_config lc = {n_ctx, (int)max_seqs, max_batch_tokens, kv_mem, (int)threads, (int)max_queue, kv_type};
     model_repo_set_llm_config(app.repo, &lc);
     char default_model[PATH_MAX + 64];
     if (nmodels == 0 && !models_dir) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/base.h"
 #include "ingot_llm.h"
@@ -123,6 +124,23 @@ int ingot_llm_is_eog(const ingot_llm *l, int32_t id) { return l && it_tok_is_eog
 
 /* ---------------------------------------------------------------- contexts */
 
+int ingot_llm_kv_type_from_name(const char *name) {
+    if (!name) return -1;
+    if (!strcasecmp(name, "f16")) return INGOT_LLM_KV_F16;
+    if (!strcasecmp(name, "f32")) return INGOT_LLM_KV_F32;
+    if (!strcasecmp(name, "q8_0")) return INGOT_LLM_KV_Q8_0;
+    return -1;
+}
+
+int64_t ingot_llm_kv_bytes_per_pos(const ingot_llm *l, int kv_type) {
+    if (!l) return 0;
+    const it_llm_hparams *h = &l->m->hp;
+    const int64_t kv_dim = h->n_head_kv * h->head_dim;
+    const int64_t row = kv_type == INGOT_LLM_KV_F16 ? kv_dim * 2 : kv_type == INGOT_LLM_KV_F32 ? kv_dim * 4
+                        : kv_type == INGOT_LLM_KV_Q8_0 ? kv_dim / 32 * 34 : 0;
+    return 2 * h->n_layer * row;
+}
+
 void ingot_llm_ctx_params_default(ingot_llm_ctx_params *p) {
     memset(p, 0, sizeof *p);
     p->n_seq = 1;
@@ -145,7 +163,12 @@ ingot_status ingot_llm_ctx_create(const ingot_llm *l, const ingot_llm_ctx_params
     c->n_batch = d.n_batch;
     if (d.n_ctx <= 0) d.n_ctx = l->m->hp.n_ctx_train < 4096 ? l->m->hp.n_ctx_train : 4096;
     if (d.n_kv_blocks < 0) d.n_kv_blocks = 0;
-    it_llm_ctx_params cp = {d.n_ctx, d.n_seq, d.n_threads, d.kv_f32, d.n_kv_blocks};
+    if (d.kv_type != INGOT_LLM_KV_F16 && d.kv_type != INGOT_LLM_KV_F32 && d.kv_type != INGOT_LLM_KV_Q8_0) {
+        free(c);
+        return finish(it_fail(&e, INGOT_ERR_INVALID_ARG, "unknown KV cache type %d", d.kv_type), &e, err, errlen);
+    }
+    const int kvt = d.kv_f32 || d.kv_type == INGOT_LLM_KV_F32 ? IT_KV_F32 : d.kv_type == INGOT_LLM_KV_Q8_0 ? IT_KV_Q8_0 : IT_KV_F16;
+    it_llm_ctx_params cp = {d.n_ctx, d.n_seq, d.n_threads, kvt, d.n_kv_blocks};
     int st = it_llm_ctx_create(l->m, &cp, &c->c, &e);
     if (!st && d.prefix_cache) st = it_kv_prefix_enable(&c->c->kv, &e);
     if (!st) {

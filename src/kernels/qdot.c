@@ -286,8 +286,41 @@ void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t n
         for (int64_t k = 0; k < hd; k++) out[k] = fmaf(p[i], it_f16_to_f32(v[i * stride + k]), out[k]);
 }
 
-static void dot_f16_x8_ref(const uint16_t *a, const float *x, int64_t ldx, int64_t n, float *out) {
-    for (int t = 0; t < 8; t++) out[t] = it_dot_f16_ref(a, x + t * ldx, n);
+float it_max_f32_ref(const float *x, int64_t n) {
+    float m = x[0];
+    for (int64_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+float it_exp_sum_ref(float *y, const float *x, int64_t n, float a, float b) {
+    float sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float t = x[i] * a;
+        t -= b;
+        y[i] = t < IT_EXP_LO ? 0.0f : expf(t);
+        sum += y[i];
+    }
+    return sum;
+}
+
+void it_silu_mul_ref(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i] < 88.0f ? -g[i] : 88.0f)) * u[i];
+}
+
+void it_qdot_pv_q8_0_ref(const void *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
+    for (int64_t i = 0; i < n; i++) {
+        const it_block_q8_0 *b = (const it_block_q8_0 *)(const void *)((const uint8_t *)v + i * stride);
+        for (int64_t k = 0; k < hd; k += 32, b++) {
+            const float s = p[i] * it_f16_to_f32(b->d);
+            for (int j = 0; j < 32; j++) out[k + j] = fmaf(s, (float)b->qs[j], out[k + j]);
+        }
+    }
+}
+
+static void f16_tile_ref(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n,
+                         float *y, int64_t ldy) {
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) y[t * ldy + r] = it_dot_f16_ref(a + r * lda, x + t * ldx, n);
 }
 
 static void q8_0_x4(const void *w, const void *x, int64_t xs, int64_t n, float *out) {
@@ -304,8 +337,8 @@ static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot
                                         q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                         it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, NULL, NULL, NULL, /* packed: row kernels */
                                         it_dot_f16_ref,
-                                        it_axpy_f16_ref, it_qdot_kq16_ref, it_qdot_pv_ref, dot_f16_x8_ref,
-                                        it_qdot_quant_act};
+                                        it_axpy_f16_ref, it_qdot_kq16_ref, it_qdot_pv_ref, it_qdot_pv_q8_0_ref, f16_tile_ref,
+                                        it_qdot_quant_act, it_max_f32_ref, it_exp_sum_ref, it_silu_mul_ref};
 
 #ifdef INGOT_HAVE_X86
 const it_qdot_table *it_qdot_avx2(void);

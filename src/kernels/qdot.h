@@ -60,11 +60,30 @@ typedef struct it_qdot_table {
      * axpy_f16 calls on the SIMD tiers). */
     void (*kq16_f16)(const uint16_t *kt, const float *q, int64_t hd, float *s);
     void (*pv_f16)(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
-    /* out[t] = dot_f16(a, x + t * ldx, n) for t < 8, the same bits, the weights read once */
-    void (*dot_f16_x8)(const uint16_t *a, const float *x, int64_t ldx, int64_t n, float *out);
+    /* The same over Q8_0 rows (hd a multiple of 32, row i at v + i * stride bytes): out[k] +=
+     * (p[i] * d) * q for each row's block scale d, one fma per term, rows in order. */
+    void (*pv_q8_0)(const void *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
+    /* A tile of F16 matrix products: y[t * ldy + r] = dot_f16(a + r * lda, x + t * ldx, n)
+     * for r < nr <= IT_F16_TR, t < nt <= IT_F16_TT, the same bits as dot_f16 (so a token's
+     * result does not depend on the tile it was computed in), each weight row read once per
+     * tile. */
+    void (*f16_tile)(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                     int64_t ldy);
     /* it_qdot_quant_act, the same bytes */
     void (*quant_act)(uint32_t act, const float *x, int64_t n, void *row);
+    /* Softmax and gate pieces (each tier's own rounding; one tier gives a row the same bits
+     * whatever else is computed with it). max_f32: the largest of x[0..n), n >= 1, NaN
+     * skipped where an element before it is a number. exp_sum: y[i] = exp(x[i] * a - b) (the
+     * argument rounded once or twice),
+     * 0 where x[i] * a - b < -87.3 (so -inf gives 0), returns the sum of y. silu_mul:
+     * g[i] = g[i] / (1 + exp(-g[i])) * u[i]. y may be x. */
+    float (*max_f32)(const float *x, int64_t n);
+    float (*exp_sum)(float *y, const float *x, int64_t n, float a, float b);
+    void (*silu_mul)(float *g, const float *u, int64_t n);
 } it_qdot_table;
+
+#define IT_F16_TR 4
+#define IT_F16_TT 6
 
 const it_qdot_table *it_qdot(void);
 /* The table of one tier (IT_ISA_*), NULL when not built or not supported here. The
@@ -103,6 +122,11 @@ static inline void it_k4_scale_min(int j, const uint8_t *q, int *d, int *m) {
     }
 }
 float it_dot_f16_ref(const uint16_t *a, const float *b, int64_t n);
+float it_max_f32_ref(const float *x, int64_t n);
+float it_exp_sum_ref(float *y, const float *x, int64_t n, float a, float b);
+void it_silu_mul_ref(float *g, const float *u, int64_t n);
+/* below this exp_sum's argument gives 0 (expf would give a denormal or 0) */
+#define IT_EXP_LO (-87.3f)
 
 /* 16-row group packing (Q8_0, Q4_0, Q4_1 with n_in a multiple of 32): bytes of the packed
  * copy (groups of 16 rows, the last one zero-padded), -1 for other types. */
@@ -118,6 +142,7 @@ void it_qdot_p16_ref(uint32_t type, const void *wp, int64_t n, int nr, const voi
                      int64_t ldy);
 void it_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n);
 void it_qdot_kq16_ref(const uint16_t *kt, const float *q, int64_t hd, float *s);
+void it_qdot_pv_q8_0_ref(const void *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
 void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
 
 #endif

@@ -27,7 +27,7 @@ typedef struct it_llm_ctx_params {
     int64_t n_ctx;     /* positions per sequence; 0: the model's training context */
     int n_seq;         /* sequences; 0: 1 */
     int n_threads;     /* 0: all cores */
-    int kv_f32;        /* 1: f32 KV entries (default f16) */
+    int kv_type;       /* IT_KV_F16 (the default), IT_KV_F32, IT_KV_Q8_0 */
     int64_t n_blocks;  /* KV pool blocks; 0: n_seq full contexts */
 } it_llm_ctx_params;
 

@@ -56,7 +56,7 @@ static int grow(it_llm_ctx *c, int64_t T, it_err *e) {
 }
 
 int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_ctx **out, it_err *e) {
-    it_llm_ctx_params d = {0, 1, 0, 0, 0};
+    it_llm_ctx_params d = {0, 1, 0, IT_KV_F16, 0};
     if (p) d = *p;
     *out = NULL;
     if (d.n_ctx <= 0) d.n_ctx = m->hp.n_ctx_train;
@@ -72,14 +72,20 @@ int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_
     c->kt = it_kernels();
     int st;
     const it_llm_hparams *h = &m->hp;
-    if ((st = it_kv_init(&c->kv, h->n_layer, h->n_head_kv * h->head_dim, d.n_ctx, d.n_seq, d.n_blocks, !d.kv_f32, e)))
+    if (d.kv_type == IT_KV_Q8_0 && h->head_dim % 32) {
+        st = it_fail(e, INGOT_ERR_UNSUPPORTED, "a Q8_0 KV cache needs a head size that is a multiple of 32; this model's is %lld",
+                     (long long)h->head_dim);
+        goto fail;
+    }
+    if ((st = it_kv_init(&c->kv, h->n_layer, h->n_head_kv * h->head_dim, d.n_ctx, d.n_seq, d.n_blocks, d.kv_type, e)))
         goto fail;
     c->tp = it_threadpool_create(d.n_threads);
     if (!c->tp) { st = it_fail(e, INGOT_ERR_NOMEM, "cannot create the thread pool"); goto fail; }
     c->nthreads = it_threadpool_size(c->tp);
     int64_t wide = h->n_embd > h->n_head * h->head_dim ? h->n_embd : h->n_head * h->head_dim;
     if (h->n_ff > wide) wide = h->n_ff;
-    int64_t att = d.n_ctx + h->head_dim;
+    /* attention: the scores, the output row, the query as Q8_0 activations (Q8_0 cache) */
+    int64_t att = d.n_ctx + IT_KV_BLOCK + h->head_dim + (it_qdot_act_bytes(IT_GGML_Q8_0, h->head_dim) + 64) / 4;
     c->tstride = (wide > att ? wide : att) + 16;
     c->tscratch = it_malloc((size_t)c->tstride * (size_t)c->nthreads * sizeof(float));
     if (!c->tscratch) { st = it_fail(e, INGOT_ERR_NOMEM, "out of memory"); goto fail; }
@@ -150,22 +156,29 @@ static void mm_groups(void *arg, int64_t g0, int64_t g1, int tid) {
  * in L2 across the token blocks); the same bits as one dot_f16 per (row, token) */
 static void mm_rows_f16(const mm_job *j, int64_t r0, int64_t r1) {
     const it_llm_weight *w = j->w;
-    const int64_t n = w->n_in;
+    const int64_t n = w->n_in, lda = (int64_t)(w->row_bytes / 2);
     const it_qdot_table *qt = j->c->qt;
+    if (j->T <= 8) { /* few tokens: memory-bound, and one weight row at a time streams from memory
+                        * at over twice the rate of four rows side by side (measured: Zen 4) */
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t t = 0; t < j->T; t += IT_F16_TT) {
+                const int nt = j->T - t < IT_F16_TT ? (int)(j->T - t) : IT_F16_TT;
+                qt->f16_tile((const uint16_t *)((const uint8_t *)w->data + r * w->row_bytes), lda, 1,
+                             j->x + t * j->ldx, j->ldx, nt, n, j->y + t * j->ldy + r, j->ldy);
+            }
+        return;
+    }
+    /* 128 rows (up to 384 KiB of f16) stay in L2 while every token tile passes over them */
     for (int64_t rb = r0; rb < r1; rb += 128) {
         const int64_t re = r1 - rb < 128 ? r1 : rb + 128;
-        int64_t t = 0;
-        for (; t + 8 <= j->T; t += 8)
-            for (int64_t r = rb; r < re; r++) {
-                float o[8];
-                qt->dot_f16_x8((const uint16_t *)((const uint8_t *)w->data + r * w->row_bytes), j->x + t * j->ldx, j->ldx,
-                               n, o);
-                for (int k = 0; k < 8; k++) j->y[(t + k) * j->ldy + r] = o[k];
+        for (int64_t t = 0; t < j->T; t += IT_F16_TT) {
+            const int nt = j->T - t < IT_F16_TT ? (int)(j->T - t) : IT_F16_TT;
+            for (int64_t r = rb; r < re; r += IT_F16_TR) {
+                const int nr = re - r < IT_F16_TR ? (int)(re - r) : IT_F16_TR;
+                qt->f16_tile((const uint16_t *)((const uint8_t *)w->data + r * w->row_bytes), lda, nr,
+                             j->x + t * j->ldx, j->ldx, nt, n, j->y + t * j->ldy + r, j->ldy);
             }
-        for (; t < j->T; t++)
-            for (int64_t r = rb; r < re; r++)
-                j->y[t * j->ldy + r] =
-                    qt->dot_f16((const uint16_t *)((const uint8_t *)w->data + r * w->row_bytes), j->x + t * j->ldx, n);
+        }
     }
 }
 
@@ -359,8 +372,15 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
         const float *q = c->q + t * qd + hh * hd;
         const int64_t b0 = p0 / IT_KV_BLOCK, b1 = (np - 1) / IT_KV_BLOCK;
         float *out = sc + (b1 + 1) * IT_KV_BLOCK; /* after the scores of whole blocks */
+        if (kv->q8) { /* q . k as integer dot products of Q8_0 rows, positions [p0, np) */
+            uint8_t *qq = (uint8_t *)(((uintptr_t)(out + hd) + 63) & ~(uintptr_t)63);
+            c->qt->quant_act(IT_GGML_Q8_0, q, hd, qq);
+            const int64_t hoff = g * (hd / 32) * 34;
+            for (int64_t p = p0; p < np; p++)
+                sc[p] = c->qt->q8_0((const uint8_t *)it_kv_entry(kv, kv->k, j->layer, s, p) + hoff, qq, hd);
+        }
         /* q . k for whole blocks of 16 positions (K blocks are transposed) */
-        for (int64_t blk = b0; blk <= b1; blk++) {
+        for (int64_t blk = b0; blk <= b1 && !kv->q8; blk++) {
             const void *kb = it_kv_block(kv, kv->k, j->layer, s, blk * IT_KV_BLOCK);
             float *sb = sc + blk * IT_KV_BLOCK;
             if (kv->f16) {
@@ -374,22 +394,20 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
                 }
             }
         }
-        float mx = -INFINITY;
-        for (int64_t p = p0; p < np; p++) {
-            sc[p] = sc[p] * j->scale;
-            if (j->softcap > 0) sc[p] = j->softcap * tanhf(sc[p] / j->softcap);
-            if (sc[p] > mx) mx = sc[p];
-        }
-        float sum = 0;
-        for (int64_t p = p0; p < np; p++) {
-            sc[p] = expf(sc[p] - mx);
-            sum += sc[p];
+        float sum;
+        if (j->softcap > 0) {
+            for (int64_t p = p0; p < np; p++) sc[p] = j->softcap * tanhf(sc[p] * j->scale / j->softcap);
+            sum = c->qt->exp_sum(sc + p0, sc + p0, np - p0, 1.0f, c->qt->max_f32(sc + p0, np - p0));
+        } else { /* scale > 0: the largest scaled score is the scaled largest score */
+            sum = c->qt->exp_sum(sc + p0, sc + p0, np - p0, j->scale, c->qt->max_f32(sc + p0, np - p0) * j->scale);
         }
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int64_t blk = b0; blk <= b1; blk++) { /* the block's positions in [p0, np), in order */
             int64_t a = blk * IT_KV_BLOCK > p0 ? blk * IT_KV_BLOCK : p0, z = (blk + 1) * IT_KV_BLOCK < np ? (blk + 1) * IT_KV_BLOCK : np;
             const void *vp = it_kv_entry(kv, kv->v, j->layer, s, a);
             if (kv->f16) c->qt->pv_f16((const uint16_t *)vp + g * hd, kv->kv_dim, sc + a, z - a, hd, out);
+            else if (kv->q8)
+                c->qt->pv_q8_0((const uint8_t *)vp + g * (hd / 32) * 34, (int64_t)kv->row_bytes, sc + a, z - a, hd, out);
             else
                 for (int64_t p = a; p < z; p++) {
                     const float *vf = (const float *)vp + (p - a) * kv->kv_dim + g * hd;
@@ -536,7 +554,10 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
             void *kb = it_kv_block(&c->kv, c->kv.k, l, b->seq[t], b->pos[t]); /* transposed block */
             void *vp = it_kv_entry(&c->kv, c->kv.v, l, b->seq[t], b->pos[t]);
             const int64_t j16 = b->pos[t] % IT_KV_BLOCK;
-            if (c->kv.f16) {
+            if (c->kv.q8) { /* rows of Q8_0 blocks, K like V */
+                it_quant_row(IT_GGML_Q8_0, c->k + t * kvd, it_kv_entry(&c->kv, c->kv.k, l, b->seq[t], b->pos[t]), kvd);
+                it_quant_row(IT_GGML_Q8_0, c->v + t * kvd, vp, kvd);
+            } else if (c->kv.f16) {
                 for (int64_t i = 0; i < kvd; i++) {
                     ((uint16_t *)kb)[i * IT_KV_BLOCK + j16] = it_f32_to_f16(c->k[t * kvd + i]);
                     ((uint16_t *)vp)[i] = it_f32_to_f16(c->v[t * kvd + i]);
@@ -568,10 +589,7 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
         if (h->ffn_act == IT_FFN_GELU)
             for (int64_t i = 0; i < nf; i++) c->ffa[i] = gelu(c->ffa[i]) * c->ffb[i];
         else
-            for (int64_t i = 0; i < nf; i++) {
-                float g = c->ffa[i];
-                c->ffa[i] = g / (1.0f + expf(-g)) * c->ffb[i];
-            }
+            c->qt->silu_mul(c->ffa, c->ffb, nf);
         xq = 0;
         matmul(c, &L->w_down, c->ffa, h->n_ff, T, c->xn, wide, &xq);
         post_norm(c, &L->ffn_post_norm, T, vt);

@@ -8,7 +8,7 @@
 
 #include "llm/kv_cache.h"
 
-int it_kv_init(it_kv_cache *c, int64_t n_layer, int64_t kv_dim, int64_t n_ctx, int n_seq, int64_t n_blocks, int f16,
+int it_kv_init(it_kv_cache *c, int64_t n_layer, int64_t kv_dim, int64_t n_ctx, int n_seq, int64_t n_blocks, int type,
                it_err *e) {
     memset(c, 0, sizeof *c);
     if (n_layer <= 0 || kv_dim <= 0 || n_ctx <= 0 || n_seq <= 0 || n_seq > 4096 || n_blocks < 0)
@@ -20,10 +20,17 @@ int it_kv_init(it_kv_cache *c, int64_t n_layer, int64_t kv_dim, int64_t n_ctx, i
     c->kv_dim = kv_dim;
     c->n_ctx = n_ctx;
     c->n_blocks = n_blocks;
-    c->f16 = f16;
-    c->elsize = f16 ? 2 : 4;
+    if (type != IT_KV_F32 && type != IT_KV_F16 && type != IT_KV_Q8_0)
+        return it_fail(e, INGOT_ERR_INVALID_ARG, "kv cache: unknown entry type %d", type);
+    if (type == IT_KV_Q8_0 && kv_dim % 32)
+        return it_fail(e, INGOT_ERR_UNSUPPORTED, "kv cache: Q8_0 entries need a multiple of 32 K/V values per position, "
+                       "the model has %lld", (long long)kv_dim);
+    c->type = type;
+    c->f16 = type == IT_KV_F16;
+    c->q8 = type == IT_KV_Q8_0;
+    c->row_bytes = c->q8 ? (size_t)(kv_dim / 32) * 34 : (size_t)kv_dim * (c->f16 ? 2 : 4);
     c->n_seq = n_seq;
-    if (!it_mul_ok(n_layer * IT_KV_BLOCK, n_blocks, &bytes) || !it_mul_ok(bytes, kv_dim * (int64_t)c->elsize, &bytes) ||
+    if (!it_mul_ok(n_layer * IT_KV_BLOCK, n_blocks, &bytes) || !it_mul_ok(bytes, (int64_t)c->row_bytes, &bytes) ||
         bytes > IT_LIMIT_TENSOR_BYTES || n_blocks > INT32_MAX)
         return it_fail(e, INGOT_ERR_LIMIT, "kv cache of %lld blocks does not fit the limits", (long long)n_blocks);
     c->k = it_malloc((size_t)bytes);
@@ -197,7 +204,7 @@ int it_kv_seq_own(it_kv_cache *c, int s, int64_t from, int64_t to, it_err *e) {
         return it_fail(e, INGOT_ERR_LIMIT, "kv cache full: sequence %d needs %lld blocks to copy shared ones, %lld free",
                        s, (long long)need, (long long)c->n_free);
     it_kv_seq *q = &c->seq[s];
-    const size_t bb = (size_t)IT_KV_BLOCK * (size_t)c->kv_dim * c->elsize; /* bytes of one block of one layer */
+    const size_t bb = (size_t)IT_KV_BLOCK * c->row_bytes; /* bytes of one block of one layer */
     for (int64_t bi = from / IT_KV_BLOCK; bi < q->n_blocks && bi * IT_KV_BLOCK < to; bi++) {
         int32_t b = q->blocks[bi];
         if (c->ref[b] <= 1) continue;

@@ -2,7 +2,7 @@
  * kv_cache.h: the paged KV cache of an LLM context: a pool of fixed-size blocks
  * (IT_KV_BLOCK positions each, all layers) and one block table per sequence, so that many
  * sequences of different lengths share one pool and grow or shrink independently (the
- * server's continuous batching). Entries are f16 by default (f32 on request). Blocks carry
+ * server's continuous batching). Entries are f16 by default (f32 or Q8_0 on request). Blocks carry
  * reference counts so that a shared prompt prefix can be mapped into several tables.
  *
  * Prefix cache (optional, it_kv_prefix_enable): a full block whose tokens are known is
@@ -16,7 +16,9 @@
  *
  * Layout: v is [n_layer][n_blocks][IT_KV_BLOCK][kv_dim] elements; k is [n_layer][n_blocks]
  * [kv_dim][IT_KV_BLOCK] (each block transposed, so that one dimension of the block's
- * positions is contiguous: attention scores a whole block at once).
+ * positions is contiguous: attention scores a whole block at once). Q8_0 entries are rows
+ * of GGML Q8_0 blocks (32 elements, 34 bytes) per position in K and V alike, K not
+ * transposed: [n_layer][n_blocks][IT_KV_BLOCK][kv_dim / 32 blocks].
  * Threads: owned by one context; only its driving thread resizes tables, while the forward
  * pass's workers read and write disjoint entries.
  */
@@ -28,6 +30,7 @@
 #include "base/base.h"
 
 #define IT_KV_BLOCK 16
+enum { IT_KV_F32 = 0, IT_KV_F16 = 1, IT_KV_Q8_0 = 2 };
 
 typedef struct it_kv_seq {
     int32_t *blocks; /* [n_blocks] pool block of each IT_KV_BLOCK positions */
@@ -43,8 +46,9 @@ typedef struct it_kv_seq {
 
 typedef struct it_kv_cache {
     int64_t n_layer, kv_dim, n_blocks, n_ctx; /* n_ctx: the most positions of one sequence */
-    int f16;
-    size_t elsize;
+    int type;           /* IT_KV_* */
+    int f16, q8;        /* type == IT_KV_F16, IT_KV_Q8_0 */
+    size_t row_bytes;   /* one position's kv_dim entries */
     uint8_t *k, *v;
     int32_t *free_list; /* stack of free block ids */
     int64_t n_list;
@@ -63,8 +67,9 @@ typedef struct it_kv_cache {
     it_kv_seq *seq;     /* [n_seq] */
 } it_kv_cache;
 
-/* n_blocks 0: enough for every sequence to reach n_ctx. */
-int it_kv_init(it_kv_cache *c, int64_t n_layer, int64_t kv_dim, int64_t n_ctx, int n_seq, int64_t n_blocks, int f16,
+/* n_blocks 0: enough for every sequence to reach n_ctx. type: IT_KV_* (Q8_0 needs kv_dim
+ * to be a multiple of 32). */
+int it_kv_init(it_kv_cache *c, int64_t n_layer, int64_t kv_dim, int64_t n_ctx, int n_seq, int64_t n_blocks, int type,
                it_err *e);
 void it_kv_free(it_kv_cache *c);
 /* Make sequence s hold exactly len positions (allocating or releasing blocks). Fails with
@@ -91,17 +96,17 @@ int64_t it_kv_prefix_match(it_kv_cache *c, int s, const int32_t *tokens, int64_t
 /* Blocks in use by sequences, and registered blocks no sequence uses (evictable). */
 void it_kv_usage(const it_kv_cache *c, int64_t *used, int64_t *cached_idle);
 
-/* Block of (layer, sequence, position) in base: IT_KV_BLOCK * kv_dim elements (K: element
- * (pos, d) at [d * IT_KV_BLOCK + pos % IT_KV_BLOCK]). */
+/* Block of (layer, sequence, position) in base: IT_KV_BLOCK positions (float K: element
+ * (pos, d) at [d * IT_KV_BLOCK + pos % IT_KV_BLOCK]; Q8_0: row pos % IT_KV_BLOCK). */
 static inline void *it_kv_block(const it_kv_cache *c, const uint8_t *base, int64_t layer, int s, int64_t pos) {
     int64_t blk = c->seq[s].blocks[pos / IT_KV_BLOCK];
-    return (void *)(base + (size_t)((layer * c->n_blocks + blk) * IT_KV_BLOCK * c->kv_dim) * c->elsize);
+    return (void *)(base + (size_t)((layer * c->n_blocks + blk) * IT_KV_BLOCK) * c->row_bytes);
 }
-/* V entry of (layer, sequence, position): kv_dim elements. pos < the sequence's blocks. */
+/* Entry of (layer, sequence, position) in V (or in a Q8_0 K): kv_dim elements. pos < the
+ * sequence's blocks. */
 static inline void *it_kv_entry(const it_kv_cache *c, const uint8_t *base, int64_t layer, int s, int64_t pos) {
     int64_t blk = c->seq[s].blocks[pos / IT_KV_BLOCK];
-    return (void *)(base + (size_t)(((layer * c->n_blocks + blk) * IT_KV_BLOCK + pos % IT_KV_BLOCK) * c->kv_dim) *
-                               c->elsize);
+    return (void *)(base + (size_t)((layer * c->n_blocks + blk) * IT_KV_BLOCK + pos % IT_KV_BLOCK) * c->row_bytes);
 }
 
 #endif

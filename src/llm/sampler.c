@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "llm/sampler.h"
+#include "kernels/qdot.h"
 
 typedef struct cand {
     int32_t id;
@@ -234,7 +235,40 @@ int32_t it_sampler_sample(it_sampler *s, const float *logits, it_sample_result *
     }
     int32_t chosen;
     if (p->temp <= 0) chosen = (int32_t)best;
-    else {
+    else if ((p->top_k <= 0 || p->top_k >= V) && p->top_p >= 1.0f && p->min_p <= 0 && p->typical_p >= 1.0f) {
+        /* nothing truncated (the OpenAI API's defaults): draw from the whole vocabulary in id
+         * order, no candidate list, no sort; exp with the kernels' vector exp, per chunk so
+         * that the draw scans one chunk */
+        enum { CH = 1024 };
+        const it_qdot_table *qt = it_qdot();
+        float *e = (float *)(void *)s->c, *cs = (float *)(void *)s->c2; /* V floats fit in V candidates */
+        const float it = 1.0f / p->temp;
+        double tot = 0;
+        for (int64_t k = 0; k * CH < V; k++) {
+            const int64_t len = V - k * CH < CH ? V - k * CH : CH;
+            cs[k] = qt->exp_sum(e + k * CH, w + k * CH, len, it, mx * it);
+            tot += cs[k];
+        }
+        chosen = (int32_t)best;
+        if (isfinite(tot)) { /* (a NaN logit: the argmax) */
+            const double r = uniform(s) * tot;
+            double cum = 0;
+            for (int64_t k = 0; k * CH < V; k++) {
+                if (r >= cum + cs[k] && (k + 1) * CH < V) {
+                    cum += cs[k];
+                    continue;
+                }
+                const int64_t end = V - k * CH < CH ? V : (k + 1) * CH;
+                for (int64_t i = k * CH; i < end; i++) {
+                    if (e[i] <= 0) continue;
+                    chosen = (int32_t)i; /* the last one with mass when rounding leaves r past the end */
+                    cum += e[i];
+                    if (r < cum) break;
+                }
+                break;
+            }
+        }
+    } else {
         cand *c = s->c;
         int64_t n = 0;
         for (int64_t i = 0; i < V; i++)

@@ -41,6 +41,8 @@ except ImportError:  # pragma: no cover
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOL = 2e-3       # f32 KV cache: f32 arithmetic in another order
 TOL_F16 = 3e-2   # f16 KV cache entries (11-bit mantissa)
+TOL_Q8 = 1e-2    # Q8_0 cache against the same quantization in the reference (a value
+                 # next to a rounding boundary may round the other way in float32)
 
 
 # ---------------------------------------------------------------- GGUF reading
@@ -112,6 +114,19 @@ def attention(q, k, v, scale, window=0, softcap=0.0):
     return np.einsum("hts,shd->thd", p, v).reshape(T, H * hd)
 
 
+def q8_0(x):
+    """x [..., n] (n a multiple of 32) through GGML's reference Q8_0 quantization (float32
+    steps, round half away from zero, f16 scale) and back."""
+    x = np.asarray(x, dtype=np.float32)
+    b = x.reshape(*x.shape[:-1], -1, 32)
+    d = np.abs(b).max(-1, keepdims=True) / np.float32(127)
+    inv = (np.float32(1) / np.where(d != 0, d, np.float32(1))).astype(np.float32)
+    inv = np.where(d != 0, inv, np.float32(0))
+    v = (b * inv).astype(np.float64)
+    q = np.sign(v) * np.floor(np.abs(v) + 0.5)
+    return (q * d.astype(np.float16).astype(np.float64)).reshape(x.shape)
+
+
 def silu(x):
     return x / (1 + np.exp(-x))
 
@@ -127,9 +142,10 @@ def unpermute(w, n_head):
 
 # ---------------------------------------------------------------- the families
 
-def forward(m, tokens, n_ctx, hidden=False):
+def forward(m, tokens, n_ctx, hidden=False, kv_q8=False):
     """Logits [T, V] of the token ids at positions 0..T-1, HF semantics (hidden: the
-    final-norm hidden states [T, D] instead)."""
+    final-norm hidden states [T, D] instead). kv_q8: K and V pass through Q8_0 as a Q8_0
+    cache stores them, and each query head through Q8_0 as its integer dot products take it."""
     arch = m.arch
     D = m.key("embedding_length")
     L = m.key("block_count")
@@ -197,6 +213,8 @@ def forward(m, tokens, n_ctx, hidden=False):
             q, k = rope(q, pos, inv_local, 1.0), rope(k, pos, inv_local, 1.0)
         else:
             q, k = rope(q, pos, inv_global, mscale), rope(k, pos, inv_global, mscale)
+        if kv_q8:
+            q, k, v = q8_0(q), q8_0(k), q8_0(v)
         a = attention(q, k, v, scale, window if local else 0, attn_cap)
         a = a @ W(p + "attn_output.weight").T
         if gemma:
@@ -225,9 +243,9 @@ def forward(m, tokens, n_ctx, hidden=False):
 
 # ---------------------------------------------------------------- running ingot
 
-def run_ingot(binary, path, prompt, n_gen, n_ctx, kv_f32, out):
+def run_ingot(binary, path, prompt, n_gen, n_ctx, kv, out):
     cmd = [binary, path, out, "--tokens", ",".join(map(str, prompt)), "--gen", str(n_gen), "--chunk", "5",
-           "--ctx", str(n_ctx), "--threads", "2", "--check-batch"] + (["--kv-f32"] if kv_f32 else [])
+           "--ctx", str(n_ctx), "--threads", "2", "--check-batch", "--kv-type", kv]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
         raise RuntimeError("llm_logits failed: " + r.stderr.strip())
@@ -257,16 +275,24 @@ def main():
     for e in man:
         m = Model(e["path"])
         for n_ctx in e["ctxs"]:
-            for kv_f32, tol in ((True, TOL), (False, TOL_F16)):
-                label = "%-15s ctx %-5d kv %s" % (e["name"], n_ctx, "f32" if kv_f32 else "f16")
+            for kv, tol in (("f32", TOL), ("f16", TOL_F16), ("q8_0", TOL_Q8)):
+                label = "%-15s ctx %-5d kv %s" % (e["name"], n_ctx, kv)
+                q8_ok = m.key("attention.key_length", m.key("embedding_length") // m.key("attention.head_count")) % 32 == 0
                 try:
-                    toks, lg = run_ingot(binary, e["path"], e["prompt"], e["n_gen"], n_ctx, kv_f32,
+                    toks, lg = run_ingot(binary, e["path"], e["prompt"], e["n_gen"], n_ctx, kv,
                                          os.path.join(tmp, e["name"] + ".bin"))
                 except Exception as ex:  # noqa: BLE001
+                    if kv == "q8_0" and not q8_ok and "multiple of 32" in str(ex):
+                        print("PASS %s: refused, head size not a multiple of 32 (%s)" % (label, str(ex)[-80:]))
+                        continue
                     print("FAIL %s: %s" % (label, ex))
                     fails += 1
                     continue
-                ref = forward(m, toks, n_ctx)
+                if kv == "q8_0" and not q8_ok:
+                    print("FAIL %s: a Q8_0 cache was accepted with a head size that is not a multiple of 32" % label)
+                    fails += 1
+                    continue
+                ref = forward(m, toks, n_ctx, kv_q8=kv == "q8_0")
                 diff = float(np.max(np.abs(lg - ref)))
                 npr = len(e["prompt"])
                 greedy_ok = all(toks[i] == int(np.argmax(ref[i - 1])) for i in range(npr, len(toks)))

@@ -111,6 +111,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--ctx") && has) cp.n_ctx = atoi(argv[++i]);
         else if (!strcmp(a, "--threads") && has) cp.n_threads = atoi(argv[++i]);
         else if (!strcmp(a, "--kv-f32")) cp.kv_f32 = 1;
+        else if (!strcmp(a, "--kv-type") && i + 1 < argc) cp.kv_type = ingot_llm_kv_type_from_name(argv[++i]);
         else if (!strcmp(a, "--check-batch")) check = 1;
         else {
             fprintf(stderr, "llm_logits: unexpected argument '%s'\n", a);

@@ -304,7 +304,7 @@ static void kv_matches_cache(const ingot_model_facts *f) {
     it_kv_cache c;
     it_err e = {{0}};
     assert_int_equal(it_kv_init(&c, f->n_layer, f->n_head_kv * f->head_dim, 1024, 1, 0, 1, &e), 0);
-    double bytes = 2.0 * (double)c.n_layer * (double)c.n_blocks * IT_KV_BLOCK * (double)c.kv_dim * (double)c.elsize;
+    double bytes = 2.0 * (double)c.n_layer * (double)c.n_blocks * IT_KV_BLOCK * (double)c.row_bytes;
     within("KV cache per 1k tokens", (double)f->kv_bytes_per_1k, bytes, 0.05);
     it_kv_free(&c);
 }

@@ -652,15 +652,22 @@ static void qdot_tiers(void **state) {
                 for (int64_t i = 0; i < len; i++) h[i] = it_f32_to_f16(w[i]);
                 float a = ref->dot_f16(h, x, len), b = t->dot_f16(h, x, len);
                 assert_true(fabsf(a - b) <= 1e-5f * (1 + fabsf(a)));
-                { /* eight rows at once: dot_f16's bits for each */
-                    float *xs4 = malloc((size_t)(8 * len) * sizeof(float)), o4[8];
-                    for (int64_t i = 0; i < 8 * len; i++) xs4[i] = x[i % len] * (float)(1 + i / len) + (float)(i / len);
-                    t->dot_f16_x8(h, xs4, len, len, o4);
-                    for (int r = 0; r < 8; r++) {
-                        float one = t->dot_f16(h, xs4 + r * len, len);
-                        assert_memory_equal(&one, &o4[r], sizeof one);
-                    }
-                    free(xs4);
+                { /* tiles of every shape: dot_f16's bits for each product */
+                    const int64_t lda = len + 3, ldy = 9;
+                    uint16_t *hs = malloc((size_t)(IT_F16_TR * lda) * sizeof *hs);
+                    float *xs4 = malloc((size_t)(IT_F16_TT * len) * sizeof(float)), o4[IT_F16_TT * 9];
+                    for (int64_t i = 0; i < IT_F16_TT * len; i++) xs4[i] = x[i % len] * (float)(1 + i / len) + (float)(i / len);
+                    for (int64_t i = 0; i < IT_F16_TR * lda; i++) hs[i] = it_f32_to_f16(w[i % len] * (float)(1 + i / lda));
+                    for (int nr = 1; nr <= IT_F16_TR; nr++)
+                        for (int nt = 1; nt <= IT_F16_TT; nt++) {
+                            t->f16_tile(hs, lda, nr, xs4, len, nt, len, o4, ldy);
+                            for (int tt = 0; tt < nt; tt++)
+                                for (int r = 0; r < nr; r++) {
+                                    float one = t->dot_f16(hs + r * lda, xs4 + tt * len, len);
+                                    assert_memory_equal(&one, &o4[tt * ldy + r], sizeof one);
+                                }
+                        }
+                    free(xs4); free(hs);
                 }
                 for (int64_t i = 0; i < len; i++) y0[i] = y1[i] = x[i];
                 ref->axpy_f16(y0, 0.37f, h, len);
@@ -803,7 +810,66 @@ static void attn_kernels_tiers(void **state) {
             if (isa != IT_ISA_SCALAR) assert_memory_equal(o0, o2, (size_t)hd * 4);
             free(o2);
         }
+        if (hd % 32 == 0) { /* Q8_0 rows: every tier the reference's bits */
+            const int64_t rb = hd / 32 * 34 + 6;
+            uint8_t *vq = malloc((size_t)(n * rb));
+            float *row = malloc((size_t)hd * 4);
+            for (int i = 0; i < n; i++) {
+                for (int64_t k = 0; k < hd; k++) row[k] = frand(&s) * 3;
+                it_quant_row(IT_GGML_Q8_0, row, vq + i * rb, hd);
+            }
+            for (int64_t k = 0; k < hd; k++) o0[k] = o1[k] = frand(&s);
+            it_qdot_pv_q8_0_ref(vq, rb, p, n, hd, o0);
+            for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
+                const it_qdot_table *t = it_qdot_for(isa);
+                if (!t) continue;
+                memcpy(row, o1, (size_t)hd * 4);
+                t->pv_q8_0(vq, rb, p, n, hd, row);
+                assert_memory_equal(o0, row, (size_t)hd * 4);
+            }
+            free(vq); free(row);
+        }
         free(kt); free(v); free(q); free(o0); free(o1);
+    }
+}
+
+/* max, exp-and-sum and SiLU-gate kernels of every tier against libm, tails and -inf too */
+static void softmax_kernels_tiers(void **state) {
+    (void)state;
+    uint64_t s = 9;
+    for (int64_t n = 1; n <= 70; n += 3) {
+        float *x = malloc((size_t)n * 4), *y = malloc((size_t)n * 4), *g = malloc((size_t)n * 4), *u = malloc((size_t)n * 4);
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = frand(&s) * 40;
+            u[i] = frand(&s);
+        }
+        if (n > 4) x[n / 2] = -INFINITY, x[n - 2] = -200; /* banned token; far below the max */
+        float mref = -INFINITY;
+        for (int64_t i = 0; i < n; i++) mref = x[i] > mref ? x[i] : mref;
+        for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
+            const it_qdot_table *t = it_qdot_for(isa);
+            if (!t) continue;
+            const float m = t->max_f32(x, n);
+            assert_true(m == mref);
+            const float a = 0.7f, b = m * a, sum = t->exp_sum(y, x, n, a, b);
+            double want = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const double tt = (double)x[i] * a - b; /* the kernels round it once or twice */
+                const double e = tt < -87.3 ? 0 : exp(tt);
+                want += e;
+                if (fabs(y[i] - e) > e * (3e-7 + 1.2e-7 * (fabs(tt) + fabs((double)x[i] * a))) && !(tt < -87.29 && tt > -87.31))
+                    fail_msg("isa %d n %lld: exp %g, want %g", isa, (long long)n, y[i], e);
+            }
+            assert_true(fabs(sum - want) <= 1e-6 * want);
+            if (n > 4) assert_true(y[n / 2] == 0 && y[n - 2] == 0);
+            for (int64_t i = 0; i < n; i++) g[i] = (x[i] > -100 ? x[i] : -100) * 0.5f;
+            t->silu_mul(g, u, n);
+            for (int64_t i = 0; i < n; i++) {
+                const double v = (x[i] > -100 ? x[i] : -100) * 0.5, e = v / (1 + exp(-v)) * u[i];
+                if (fabs(g[i] - e) > 1e-6 * (fabs(e) + 1e-30) + 1e-37) fail_msg("isa %d: silu %g, want %g", isa, g[i], e);
+            }
+        }
+        free(x); free(y); free(g); free(u);
     }
 }
 
@@ -956,6 +1022,35 @@ static void sampler_large_vocab(void **state) {
     }
 }
 
+/* with nothing truncated the draw follows the softmax over the whole vocabulary (several
+ * exp chunks), never a banned token */
+static void sampler_full_vocab(void **state) {
+    (void)state;
+    enum { V = 5000, N = 40000 };
+    static float l[V];
+    static const int ids[4] = {3, 1500, 2047, 4999};
+    static const double pr[4] = {0.4, 0.3, 0.2, 0.1};
+    for (int i = 0; i < V; i++) l[i] = -30.0f + (float)(i % 7); /* tail mass about 1e-9 */
+    for (int k = 0; k < 4; k++) l[ids[k]] = logf((float)pr[k]) * 2; /* temperature 2 below */
+    l[1000] = -INFINITY;
+    it_sampler_params sp;
+    it_sampler_params_default(&sp);
+    sp.temp = 2;
+    sp.top_k = 0, sp.top_p = 1, sp.min_p = 0;
+    sp.seed = 5;
+    it_sampler *s = mk(&sp, V);
+    int cnt[4] = {0};
+    for (int i = 0; i < N; i++) {
+        int32_t id = it_sampler_sample(s, l, NULL);
+        assert_true(id >= 0 && id < V && id != 1000);
+        for (int k = 0; k < 4; k++) cnt[k] += id == ids[k];
+    }
+    it_sampler_free(s);
+    for (int k = 0; k < 4; k++) /* 5 standard deviations */
+        if (fabs(cnt[k] / (double)N - pr[k]) > 5 * sqrt(pr[k] * (1 - pr[k]) / N))
+            fail_msg("id %d drawn %d of %d times, want p %g", ids[k], cnt[k], N, pr[k]);
+}
+
 static void sampler_seeded(void **state) {
     (void)state;
     enum { V = 100 };
@@ -1011,7 +1106,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
         cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(quant_act_tiers),
-        cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_large_vocab), cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
+        cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_large_vocab),
+        cmocka_unit_test(sampler_full_vocab),
+        cmocka_unit_test(softmax_kernels_tiers), cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

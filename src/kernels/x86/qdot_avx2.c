@@ -110,9 +110,18 @@ static void dot_f16_x4(const uint16_t *a, const float *x, int64_t ldx, int64_t n
     }
 }
 
-static void dot_f16_x8(const uint16_t *a, const float *x, int64_t ldx, int64_t n, float *out) {
-    dot_f16_x4(a, x, ldx, n, out);
-    dot_f16_x4(a, x + 4 * ldx, ldx, n, out + 4);
+static void f16_tile(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                     int64_t ldy) {
+    for (int r = 0; r < nr; r++) {
+        const uint16_t *ar = a + r * lda;
+        int t = 0;
+        for (; t + 4 <= nt; t += 4) {
+            float o[4];
+            dot_f16_x4(ar, x + t * ldx, ldx, n, o);
+            for (int k = 0; k < 4; k++) y[(t + k) * ldy + r] = o[k];
+        }
+        for (; t < nt; t++) y[t * ldy + r] = dot_f16(ar, x + t * ldx, n);
+    }
 }
 
 /* ---- 16-row packed groups (it_qpack16_fn) as two halves of 8 rows (lanes = rows): Q4
@@ -253,8 +262,104 @@ static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n,
         for (int64_t i = 0; i < n; i++) out[k] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(p[i]), _mm_set_ss(half(v[i * stride + k])), _mm_set_ss(out[k])));
 }
 
+/* ---- softmax and gate pieces ---- */
+/* exp(t) for t in [-87.3, 88.3]: 2^n * p(r) as in the AVX-512 tier, 2^n built in the
+ * exponent bits (n in [-126, 127]) */
+static inline __m256 exp256(__m256 t) {
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), t);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+static void pv_q8_0(const void *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
+    for (int64_t k = 0; k < hd; k += 32) { /* one block's 32 outputs in registers across all n rows */
+        __m256 o0 = _mm256_loadu_ps(out + k), o1 = _mm256_loadu_ps(out + k + 8), o2 = _mm256_loadu_ps(out + k + 16),
+               o3 = _mm256_loadu_ps(out + k + 24);
+        for (int64_t i = 0; i < n; i++) {
+            const it_block_q8_0 *b = (const it_block_q8_0 *)(const void *)((const uint8_t *)v + i * stride) + k / 32;
+            const __m256 s = _mm256_set1_ps(p[i] * half(b->d));
+            o0 = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)b->qs))), o0);
+            o1 = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + 8)))), o1);
+            o2 = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + 16)))), o2);
+            o3 = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + 24)))), o3);
+        }
+        _mm256_storeu_ps(out + k, o0);
+        _mm256_storeu_ps(out + k + 8, o1);
+        _mm256_storeu_ps(out + k + 16, o2);
+        _mm256_storeu_ps(out + k + 24, o3);
+    }
+}
+
+static float max_f32(const float *x, int64_t n) {
+    if (n < 8) return it_max_f32_ref(x, n);
+    __m256 m = _mm256_loadu_ps(x);
+    int64_t i = 8;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + i), m);
+    float v[8], r;
+    _mm256_storeu_ps(v, m);
+    r = v[0];
+    for (int k = 1; k < 8; k++) r = v[k] > r ? v[k] : r;
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+static float exp_sum(float *y, const float *x, int64_t n, float a, float b) {
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), lo = _mm256_set1_ps(IT_EXP_LO),
+                 hi = _mm256_set1_ps(88.3f);
+    __m256 s = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 t = _mm256_fmsub_ps(_mm256_loadu_ps(x + i), va, vb); /* fused, explicitly */
+        const __m256 e = _mm256_and_ps(_mm256_cmp_ps(t, lo, _CMP_GE_OQ), exp256(_mm256_min_ps(_mm256_max_ps(t, lo), hi)));
+        _mm256_storeu_ps(y + i, e);
+        s = _mm256_add_ps(s, e);
+    }
+    if (i < n) { /* the tail through the same vector steps (an element's bits do not depend on n) */
+        float tx[8] = {0}, ty[8];
+        memcpy(tx, x + i, (size_t)(n - i) * sizeof *tx);
+        const __m256 t = _mm256_fmsub_ps(_mm256_loadu_ps(tx), va, vb);
+        const __m256 e = _mm256_and_ps(_mm256_cmp_ps(t, lo, _CMP_GE_OQ), exp256(_mm256_min_ps(_mm256_max_ps(t, lo), hi)));
+        _mm256_storeu_ps(ty, e);
+        for (int64_t k = n - i; k < 8; k++) ty[k] = 0;
+        memcpy(y + i, ty, (size_t)(n - i) * sizeof *ty);
+        s = _mm256_add_ps(s, _mm256_loadu_ps(ty));
+    }
+    return hsum8(s);
+}
+
+static void silu_mul(float *g, const float *u, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), lo = _mm256_set1_ps(IT_EXP_LO), hi = _mm256_set1_ps(88.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(g + i);
+        const __m256 t = _mm256_sub_ps(_mm256_setzero_ps(), v);
+        const __m256 e = _mm256_and_ps(_mm256_cmp_ps(t, lo, _CMP_GE_OQ), exp256(_mm256_min_ps(_mm256_max_ps(t, lo), hi)));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+    }
+    if (i < n) { /* the tail through the same vector steps (an element's bits do not depend on n) */
+        float tg[8] = {0}, tu[8] = {0};
+        memcpy(tg, g + i, (size_t)(n - i) * sizeof *tg);
+        memcpy(tu, u + i, (size_t)(n - i) * sizeof *tu);
+        const __m256 v = _mm256_loadu_ps(tg);
+        const __m256 t = _mm256_sub_ps(_mm256_setzero_ps(), v);
+        const __m256 e = _mm256_and_ps(_mm256_cmp_ps(t, lo, _CMP_GE_OQ), exp256(_mm256_min_ps(_mm256_max_ps(t, lo), hi)));
+        _mm256_storeu_ps(tg, _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(one, e)), _mm256_loadu_ps(tu)));
+        memcpy(g + i, tg, (size_t)(n - i) * sizeof *tg);
+    }
+}
+
 static const it_qdot_table table = {IT_ISA_AVX2, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq16_f16, pv_f16, dot_f16_x8, it_qdot_quant_act};
+                                    kq16_f16, pv_f16, pv_q8_0, f16_tile, it_qdot_quant_act, max_f32, exp_sum, silu_mul};
 const it_qdot_table *it_qdot_avx2(void);
 const it_qdot_table *it_qdot_avx2(void) { return &table; }

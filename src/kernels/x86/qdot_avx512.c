@@ -182,30 +182,63 @@ static float dot_f16(const uint16_t *a, const float *b, int64_t n) {
     return s;
 }
 
-/* eight activation rows against one f16 weight row, each with dot_f16's exact steps */
-static void dot_f16_x8(const uint16_t *a, const float *x, int64_t ldx, int64_t n, float *out) {
-    /* eight named accumulators: kept in registers (an array is kept on the stack by gcc -O2) */
-    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
-    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *x4 = x + 4 * ldx, *x5 = x + 5 * ldx,
-                *x6 = x + 6 * ldx, *x7 = x + 7 * ldx;
+/* NR f16 weight rows against NT activation rows (compile-time constants: with the loops
+ * unrolled the NR * NT accumulators stay in registers, 24 + 4 + 1 of the 32 at 4 x 6), each
+ * product with dot_f16's exact steps. */
+static inline __attribute__((always_inline)) void f16_tile_k(const uint16_t *a, int64_t lda, const float *x,
+                                                             int64_t ldx, int64_t n, float *y, int64_t ldy,
+                                                             const int NR, const int NT) {
+    __m512 acc[IT_F16_TR][IT_F16_TT];
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 6
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i)));
-        c0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x0 + i), c0);
-        c1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x1 + i), c1);
-        c2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x2 + i), c2);
-        c3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x3 + i), c3);
-        c4 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x4 + i), c4);
-        c5 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x5 + i), c5);
-        c6 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x6 + i), c6);
-        c7 = _mm512_fmadd_ps(w, _mm512_loadu_ps(x7 + i), c7);
+        __m512 w[IT_F16_TR];
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; r++) w[r] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + r * lda + i)));
+#pragma GCC unroll 6
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = _mm512_loadu_ps(x + t * ldx + i);
+#pragma GCC unroll 4
+            for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
+        }
     }
-    const __m512 acc[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
-    for (int t = 0; t < 8; t++) {
-        float s = _mm512_reduce_add_ps(acc[t]);
-        for (int64_t k = i; k < n; k++) s = fma1(half(a[k]), x[t * ldx + k], s);
-        out[t] = s;
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 6
+        for (int t = 0; t < NT; t++) {
+            float s = _mm512_reduce_add_ps(acc[r][t]);
+            for (int64_t k = i; k < n; k++) s = fma1(half(a[r * lda + k]), x[t * ldx + k], s);
+            y[t * ldy + r] = s;
+        }
+}
+
+#define F16_TILE_NT(NR, nt)                                                     \
+    switch (nt) {                                                               \
+    case 1: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, 1); break;                \
+    case 2: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, 2); break;                \
+    case 3: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, 3); break;                \
+    case 4: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, 4); break;                \
+    case 5: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, 5); break;                \
+    default: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, IT_F16_TT); break;       \
     }
+
+static void f16_tile4(const uint16_t *a, int64_t lda, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                      int64_t ldy) {
+    F16_TILE_NT(4, nt)
+}
+static void f16_tile1(const uint16_t *a, int64_t lda, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                      int64_t ldy) {
+    F16_TILE_NT(1, nt)
+}
+
+static void f16_tile(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                     int64_t ldy) {
+    if (nr == IT_F16_TR) f16_tile4(a, lda, x, ldx, nt, n, y, ldy);
+    else
+        for (int r = 0; r < nr; r++) f16_tile1(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
 }
 
 static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
@@ -298,8 +331,76 @@ static void quant_act(uint32_t act, const float *x, int64_t n, void *row) {
     }
 }
 
+/* ---- softmax and gate pieces ---- */
+/* exp(t) for t <= 88.7: 2^n * p(r), n = round(t / ln 2), r = t - n ln 2 in two parts, p the
+ * degree-7 minimax polynomial of Cephes' expf (about 1 ulp) */
+static inline __m512 exp512(__m512 t) {
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(y, n);
+}
+
+static void pv_q8_0(const void *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
+    for (int64_t k = 0; k < hd; k += 32) { /* one block's 32 outputs in registers across all n rows */
+        __m512 o0 = _mm512_loadu_ps(out + k), o1 = _mm512_loadu_ps(out + k + 16);
+        for (int64_t i = 0; i < n; i++) {
+            const it_block_q8_0 *b = (const it_block_q8_0 *)(const void *)((const uint8_t *)v + i * stride) + k / 32;
+            const __m512 s = _mm512_set1_ps(p[i] * half(b->d));
+            o0 = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->qs))), o0);
+            o1 = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b->qs + 16)))), o1);
+        }
+        _mm512_storeu_ps(out + k, o0);
+        _mm512_storeu_ps(out + k + 16, o1);
+    }
+}
+
+static float max_f32(const float *x, int64_t n) {
+    if (n < 16) return it_max_f32_ref(x, n);
+    __m512 m = _mm512_loadu_ps(x);
+    int64_t i = 16;
+    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + i), m);
+    float r = _mm512_reduce_max_ps(m);
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+static float exp_sum(float *y, const float *x, int64_t n, float a, float b) {
+    const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), lo = _mm512_set1_ps(IT_EXP_LO);
+    __m512 s = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, x + i), va, vb); /* fused, explicitly */
+        const __mmask16 ok = _mm512_mask_cmp_ps_mask(m, t, lo, _CMP_GE_OQ);
+        const __m512 e = _mm512_maskz_mov_ps(ok, exp512(_mm512_max_ps(t, lo)));
+        _mm512_mask_storeu_ps(y + i, m, e);
+        s = _mm512_add_ps(s, e);
+    }
+    return _mm512_reduce_add_ps(s);
+}
+
+static void silu_mul(float *g, const float *u, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f), hi = _mm512_set1_ps(88.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(m, g + i);
+        const __m512 e = exp512(_mm512_max_ps(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), v), hi), _mm512_set1_ps(-104.0f)));
+        _mm512_mask_storeu_ps(g + i, m,
+                              _mm512_mul_ps(_mm512_div_ps(v, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
 static const it_qdot_table table = {IT_ISA_AVX512, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq16_f16, pv_f16, dot_f16_x8, quant_act};
+                                    kq16_f16, pv_f16, pv_q8_0, f16_tile, quant_act, max_f32, exp_sum, silu_mul};
 const it_qdot_table *it_qdot_avx512(void);
 const it_qdot_table *it_qdot_avx512(void) { return &table; }
