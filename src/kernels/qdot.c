@@ -286,6 +286,10 @@ void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t n
         for (int64_t k = 0; k < hd; k++) out[k] = fmaf(p[i], it_f16_to_f32(v[i * stride + k]), out[k]);
 }
 
+void it_f16_store_ref(uint16_t *dst, int64_t stride, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i * stride] = it_f32_to_f16(x[i]);
+}
+
 float it_max_f32_ref(const float *x, int64_t n) {
     float m = x[0];
     for (int64_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
@@ -317,6 +321,18 @@ void it_qdot_pv_q8_0_ref(const void *v, int64_t stride, const float *p, int64_t 
     }
 }
 
+float it_dot_f32_ref(const float *a, const float *b, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s = fmaf(a[i], b[i], s);
+    return s;
+}
+
+static void f32_tile_ref(const float *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                         int64_t ldy) {
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) y[t * ldy + r] = it_dot_f32_ref(a + r * lda, x + t * ldx, n);
+}
+
 static void f16_tile_ref(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n,
                          float *y, int64_t ldy) {
     for (int t = 0; t < nt; t++)
@@ -337,8 +353,8 @@ static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot
                                         q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                         it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, NULL, NULL, NULL, /* packed: row kernels */
                                         it_dot_f16_ref,
-                                        it_axpy_f16_ref, it_qdot_kq16_ref, it_qdot_pv_ref, it_qdot_pv_q8_0_ref, f16_tile_ref,
-                                        it_qdot_quant_act, it_max_f32_ref, it_exp_sum_ref, it_silu_mul_ref};
+                                        it_axpy_f16_ref, it_qdot_kq16_ref, it_qdot_pv_ref, it_qdot_pv_q8_0_ref, f16_tile_ref, it_dot_f32_ref, f32_tile_ref,
+                                        it_qdot_quant_act, it_max_f32_ref, it_f16_store_ref, it_exp_sum_ref, it_silu_mul_ref};
 
 #ifdef INGOT_HAVE_X86
 const it_qdot_table *it_qdot_avx2(void);

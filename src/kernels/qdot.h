@@ -69,6 +69,10 @@ typedef struct it_qdot_table {
      * tile. */
     void (*f16_tile)(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
                      int64_t ldy);
+    /* The same for F32 weights: dot_f32 (any n) and tiles with its bits. */
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    void (*f32_tile)(const float *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                     int64_t ldy);
     /* it_qdot_quant_act, the same bytes */
     void (*quant_act)(uint32_t act, const float *x, int64_t n, void *row);
     /* Softmax and gate pieces (each tier's own rounding; one tier gives a row the same bits
@@ -78,6 +82,8 @@ typedef struct it_qdot_table {
      * 0 where x[i] * a - b < -87.3 (so -inf gives 0), returns the sum of y. silu_mul:
      * g[i] = g[i] / (1 + exp(-g[i])) * u[i]. y may be x. */
     float (*max_f32)(const float *x, int64_t n);
+    /* dst[i * stride] = x[i] as f16 (round to nearest even, it_f32_to_f16's bits for finite x) */
+    void (*f16_store)(uint16_t *dst, int64_t stride, const float *x, int64_t n);
     float (*exp_sum)(float *y, const float *x, int64_t n, float a, float b);
     void (*silu_mul)(float *g, const float *u, int64_t n);
 } it_qdot_table;
@@ -123,6 +129,8 @@ static inline void it_k4_scale_min(int j, const uint8_t *q, int *d, int *m) {
 }
 float it_dot_f16_ref(const uint16_t *a, const float *b, int64_t n);
 float it_max_f32_ref(const float *x, int64_t n);
+float it_dot_f32_ref(const float *a, const float *b, int64_t n);
+void it_f16_store_ref(uint16_t *dst, int64_t stride, const float *x, int64_t n);
 float it_exp_sum_ref(float *y, const float *x, int64_t n, float a, float b);
 void it_silu_mul_ref(float *g, const float *u, int64_t n);
 /* below this exp_sum's argument gives 0 (expf would give a denormal or 0) */

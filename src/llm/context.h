@@ -23,6 +23,8 @@
 #include "llm/kv_cache.h"
 #include "llm/model.h"
 
+#define IT_LLM_PRIV_T 64
+
 typedef struct it_llm_ctx_params {
     int64_t n_ctx;     /* positions per sequence; 0: the model's training context */
     int n_seq;         /* sequences; 0: 1 */
@@ -53,6 +55,15 @@ typedef struct it_llm_ctx {
     float *x, *xn, *q, *k, *v, *att, *ffa, *ffb, *rope; /* rope: [T][n_rot/2][2] cos, sin */
     uint8_t *xq, *xq1;  /* Q8_0 / Q8_1 rows of the current matmul input */
     size_t xq_cap;
+    /* Small batches (T <= IT_LLM_PRIV_T): each thread quantizes the input rows into its own
+     * buffer (slot 0: Q8_0, 1: Q8_1) the first time it works on a product, instead of the
+     * caller writing one shared buffer that the other cores read: a cache line another core
+     * has read costs the writer a coherence miss, which made the shared quantization four
+     * times slower than on one core. xqt_key[tid * 2 + slot]: the input serial held. */
+    uint8_t *xqt;
+    size_t xqt_stride;
+    uint64_t *xqt_key;
+    uint64_t xq_serial[2], serial_ctr;
     float *tscratch;    /* [nthreads][tstride] */
     int64_t tstride;
 } it_llm_ctx;

@@ -51,6 +51,12 @@ static int grow(it_llm_ctx *c, int64_t T, it_err *e) {
     c->xq1 = it_malloc(xq);
     if (!c->xq || !c->xq1) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
     c->xq_cap = xq;
+    if (!c->xqt && c->nthreads > 1) {
+        c->xqt_stride = (size_t)IT_LLM_PRIV_T * (size_t)it_qdot_act_bytes(IT_GGML_Q8_1, max_in / IT_QK * IT_QK + IT_QK);
+        c->xqt = it_malloc(c->xqt_stride * 2 * (size_t)c->nthreads);
+        c->xqt_key = calloc((size_t)c->nthreads * 2, sizeof *c->xqt_key);
+        if (!c->xqt || !c->xqt_key) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    }
     c->cap_t = T;
     return 0;
 }
@@ -105,6 +111,8 @@ void it_llm_ctx_free(it_llm_ctx *c) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) it_free(bufs[i]);
     it_free(c->xq);
     it_free(c->xq1);
+    it_free(c->xqt);
+    free(c->xqt_key);
     free(c);
 }
 
@@ -137,35 +145,59 @@ typedef struct mm_job {
     it_qdot_fn qf;
     it_qdot4_fn qf4;
     it_qpack16_fn pf; /* w->packed: 16-row groups */
+    uint64_t serial;  /* nonzero: x goes to per-thread rows (IT_LLM_PRIV_T), this input's serial */
+    uint32_t act;
 } mm_job;
+
+/* The quantized input rows for thread tid: the shared ones, or its own (made on first use). */
+static const uint8_t *mm_xq(const mm_job *j, int tid) {
+    if (!j->serial) return j->xq;
+    const it_llm_ctx *c = j->c;
+    const int slot = j->act == IT_GGML_Q8_1;
+    uint8_t *buf = c->xqt + (size_t)(tid * 2 + slot) * c->xqt_stride;
+    if (c->xqt_key[tid * 2 + slot] != j->serial) {
+        for (int64_t t = 0; t < j->T; t++) c->qt->quant_act(j->act, j->x + t * j->ldx, j->w->n_in, buf + t * j->xq_rb);
+        c->xqt_key[tid * 2 + slot] = j->serial;
+    }
+    return buf;
+}
 
 /* groups g0..g1 of a packed weight */
 static void mm_groups(void *arg, int64_t g0, int64_t g1, int tid) {
     const mm_job *j = arg;
     const it_llm_weight *w = j->w;
     const int64_t gb = it_qpack16_group_bytes(w->type, w->n_in);
-    (void)tid;
+    const uint8_t *xq = mm_xq(j, tid);
     for (int64_t g = g0; g < g1; g++) {
         int64_t r0 = g * 16, nr = w->n_out - r0 < 16 ? w->n_out - r0 : 16;
-        j->pf((const uint8_t *)w->packed + g * gb, w->n_in, (int)nr, j->xq, j->xq_rb, j->T, j->y + r0, j->ldy);
+        j->pf((const uint8_t *)w->packed + g * gb, w->n_in, (int)nr, xq, j->xq_rb, j->T, j->y + r0, j->ldy);
     }
 }
 
 /* F16 rows r0..r1 (converted on the fly, F16C): 8 tokens at a time, whose activations
  * stay in L1 while the rows stream past once per 8 tokens (rows in blocks of 128 that stay
  * in L2 across the token blocks); the same bits as one dot_f16 per (row, token) */
-static void mm_rows_f16(const mm_job *j, int64_t r0, int64_t r1) {
+/* F16 and F32 weights through the tile kernels (every batch size: a product's bits do not
+ * depend on the tile it is computed in). */
+static void float_tile(const mm_job *j, int64_t r, int nr, int64_t t, int nt) {
     const it_llm_weight *w = j->w;
-    const int64_t n = w->n_in, lda = (int64_t)(w->row_bytes / 2);
     const it_qdot_table *qt = j->c->qt;
-    if (j->T <= 8) { /* few tokens: memory-bound, and one weight row at a time streams from memory
-                        * at over twice the rate of four rows side by side (measured: Zen 4) */
+    const void *a = (const uint8_t *)w->data + r * w->row_bytes;
+    if (w->type == IT_GGML_F16)
+        qt->f16_tile(a, (int64_t)(w->row_bytes / 2), nr, j->x + t * j->ldx, j->ldx, nt, w->n_in, j->y + t * j->ldy + r,
+                     j->ldy);
+    else
+        qt->f32_tile(a, (int64_t)(w->row_bytes / 4), nr, j->x + t * j->ldx, j->ldx, nt, w->n_in, j->y + t * j->ldy + r,
+                     j->ldy);
+}
+
+static void mm_rows_float(const mm_job *j, int64_t r0, int64_t r1) {
+    if (j->T <= 8 && j->w->n_out * (int64_t)j->w->row_bytes > (1 << 20)) {
+        /* few tokens over a matrix from memory: one weight row at a time streams at over twice
+         * the rate of four rows side by side (measured: Zen 4) */
         for (int64_t r = r0; r < r1; r++)
-            for (int64_t t = 0; t < j->T; t += IT_F16_TT) {
-                const int nt = j->T - t < IT_F16_TT ? (int)(j->T - t) : IT_F16_TT;
-                qt->f16_tile((const uint16_t *)((const uint8_t *)w->data + r * w->row_bytes), lda, 1,
-                             j->x + t * j->ldx, j->ldx, nt, n, j->y + t * j->ldy + r, j->ldy);
-            }
+            for (int64_t t = 0; t < j->T; t += IT_F16_TT)
+                float_tile(j, r, 1, t, j->T - t < IT_F16_TT ? (int)(j->T - t) : IT_F16_TT);
         return;
     }
     /* 128 rows (up to 384 KiB of f16) stay in L2 while every token tile passes over them */
@@ -173,11 +205,7 @@ static void mm_rows_f16(const mm_job *j, int64_t r0, int64_t r1) {
         const int64_t re = r1 - rb < 128 ? r1 : rb + 128;
         for (int64_t t = 0; t < j->T; t += IT_F16_TT) {
             const int nt = j->T - t < IT_F16_TT ? (int)(j->T - t) : IT_F16_TT;
-            for (int64_t r = rb; r < re; r += IT_F16_TR) {
-                const int nr = re - r < IT_F16_TR ? (int)(re - r) : IT_F16_TR;
-                qt->f16_tile((const uint16_t *)((const uint8_t *)w->data + r * w->row_bytes), lda, nr,
-                             j->x + t * j->ldx, j->ldx, nt, n, j->y + t * j->ldy + r, j->ldy);
-            }
+            for (int64_t r = rb; r < re; r += IT_F16_TR) float_tile(j, r, re - r < IT_F16_TR ? (int)(re - r) : IT_F16_TR, t, nt);
         }
     }
 }
@@ -200,8 +228,8 @@ static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
             for (; t < j->T; t++) j->y[t * j->ldy + r] = j->qf(wr, j->xq + t * j->xq_rb, n);
             continue;
         }
-        if (w->type == IT_GGML_F16) { /* all rows here at once, below: tokens in blocks */
-            mm_rows_f16(j, r0, r1);
+        if (w->type == IT_GGML_F16 || w->type == IT_GGML_F32) { /* all rows here at once, in tiles */
+            mm_rows_float(j, r0, r1);
             return;
         }
         const float *row = (const float *)wr;
@@ -232,14 +260,33 @@ static it_qdot_fn qdot_for(const it_llm_ctx *c, uint32_t type, uint32_t *act, it
     }
 }
 
+/* Per-thread quantized rows for this product (context.h): few tokens, several threads. */
+static int priv_rows(const it_llm_ctx *c, int64_t T, const it_llm_weight *w) {
+    return c->xqt && T <= IT_LLM_PRIV_T && T * w->n_out * w->n_in >= 65536;
+}
+
+/* The serial of the input for per-thread rows: a new one unless x was already given to a
+ * product with this activation type (bit 4 << slot of *xq_ready). */
+static uint64_t input_serial(it_llm_ctx *c, uint32_t act, int *xq_ready) {
+    const int slot = act == IT_GGML_Q8_1;
+    if (!(*xq_ready & (4 << slot))) c->xq_serial[slot] = ++c->serial_ctr;
+    *xq_ready |= 4 << slot;
+    return c->xq_serial[slot];
+}
+
 /* y[t][r] = w[r] . x[t] for r < n_out. *xq_ready: bit 1 << act set when x was already
- * quantized to that activation type (inputs shared by several products). */
+ * quantized to that activation type into the shared rows (inputs shared by several
+ * products), bit 4 << act when it has a serial for per-thread rows. */
 static void matmul(it_llm_ctx *c, const it_llm_weight *w, const float *x, int64_t ldx, int64_t T, float *y,
                    int64_t ldy, int *xq_ready) {
     uint32_t act;
-    mm_job j = {c, w, x, ldx, NULL, 0, T, y, ldy, NULL, NULL, NULL};
+    mm_job j = {c, w, x, ldx, NULL, 0, T, y, ldy, NULL, NULL, NULL, 0, 0};
     j.qf = qdot_for(c, w->type, &act, &j.qf4, w->packed ? &j.pf : NULL);
-    if (j.qf) {
+    if (j.pf && priv_rows(c, T, w)) {
+        j.act = act;
+        j.xq_rb = it_qdot_act_bytes(act, w->n_in);
+        j.serial = input_serial(c, act, xq_ready);
+    } else if (j.qf) {
         int slot = act == IT_GGML_Q8_1;
         uint8_t *buf = slot ? c->xq1 : c->xq;
         j.xq = buf;
@@ -288,7 +335,7 @@ static void matmul_n(it_llm_ctx *c, int n, const it_llm_weight *const *ws, const
     mm.first[0] = 0;
     for (int k = 0; k < n && ok; k++) {
         uint32_t act;
-        mm_job j = {c, ws[k], x, ldx, NULL, 0, T, ys[k], ldys[k], NULL, NULL, NULL};
+        mm_job j = {c, ws[k], x, ldx, NULL, 0, T, ys[k], ldys[k], NULL, NULL, NULL, 0, 0};
         j.qf = qdot_for(c, ws[k]->type, &act, &j.qf4, ws[k]->packed ? &j.pf : NULL);
         ok = j.pf && ws[k]->n_in == ws[0]->n_in && (k == 0 || act == act0);
         act0 = act;
@@ -302,10 +349,14 @@ static void matmul_n(it_llm_ctx *c, int n, const it_llm_weight *const *ws, const
     int slot = act0 == IT_GGML_Q8_1;
     uint8_t *buf = slot ? c->xq1 : c->xq;
     int64_t rb = it_qdot_act_bytes(act0, ws[0]->n_in);
-    if (!(*xq_ready & (1 << slot)))
-        for (int64_t t = 0; t < T; t++) c->qt->quant_act(act0, x + t * ldx, ws[0]->n_in, buf + t * rb);
-    *xq_ready |= 1 << slot;
-    for (int k = 0; k < n; k++) mm.j[k].xq = buf, mm.j[k].xq_rb = rb;
+    uint64_t serial = 0;
+    if (priv_rows(c, T, ws[0])) serial = input_serial(c, act0, xq_ready);
+    else {
+        if (!(*xq_ready & (1 << slot)))
+            for (int64_t t = 0; t < T; t++) c->qt->quant_act(act0, x + t * ldx, ws[0]->n_in, buf + t * rb);
+        *xq_ready |= 1 << slot;
+    }
+    for (int k = 0; k < n; k++) mm.j[k].xq = buf, mm.j[k].xq_rb = rb, mm.j[k].serial = serial, mm.j[k].act = act0;
     int64_t ng = mm.first[n], gg = ng / ((int64_t)c->nthreads * 4);
     it_parallel_for(c->tp, ng, gg < 1 ? 1 : gg, mm_multi_groups, &mm);
 }
@@ -320,8 +371,12 @@ static const float *vec_f32(const it_llm_weight *w, float *tmp) {
 }
 
 static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps, int plus1) {
-    double ss = 0;
-    for (int64_t i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* eight running sums: vectorizable, a fixed order */
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += (double)(x[i + k] * x[i + k]);
+    for (; i < n; i++) s[0] += (double)(x[i] * x[i]);
+    const double ss = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * (plus1 ? 1.0f + w[i] : w[i]);
 }
@@ -558,10 +613,8 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
                 it_quant_row(IT_GGML_Q8_0, c->k + t * kvd, it_kv_entry(&c->kv, c->kv.k, l, b->seq[t], b->pos[t]), kvd);
                 it_quant_row(IT_GGML_Q8_0, c->v + t * kvd, vp, kvd);
             } else if (c->kv.f16) {
-                for (int64_t i = 0; i < kvd; i++) {
-                    ((uint16_t *)kb)[i * IT_KV_BLOCK + j16] = it_f32_to_f16(c->k[t * kvd + i]);
-                    ((uint16_t *)vp)[i] = it_f32_to_f16(c->v[t * kvd + i]);
-                }
+                c->qt->f16_store((uint16_t *)kb + j16, IT_KV_BLOCK, c->k + t * kvd, kvd);
+                c->qt->f16_store(vp, 1, c->v + t * kvd, kvd);
             } else {
                 for (int64_t i = 0; i < kvd; i++) ((float *)kb)[i * IT_KV_BLOCK + j16] = c->k[t * kvd + i];
                 memcpy(vp, c->v + t * kvd, (size_t)kvd * sizeof(float));

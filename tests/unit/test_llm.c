@@ -667,6 +667,21 @@ static void qdot_tiers(void **state) {
                                     assert_memory_equal(&one, &o4[tt * ldy + r], sizeof one);
                                 }
                         }
+                    /* F32 rows: dot_f32's bits in every tile, dot_f32 near the reference */
+                    float *fs = malloc((size_t)(IT_F16_TR * lda) * sizeof *fs);
+                    for (int64_t i = 0; i < IT_F16_TR * lda; i++) fs[i] = w[i % len] * (float)(1 + i / lda);
+                    for (int nr = 1; nr <= IT_F16_TR; nr++)
+                        for (int nt = 1; nt <= IT_F16_TT; nt++) {
+                            t->f32_tile(fs, lda, nr, xs4, len, nt, len, o4, ldy);
+                            for (int tt = 0; tt < nt; tt++)
+                                for (int r = 0; r < nr; r++) {
+                                    float one = t->dot_f32(fs + r * lda, xs4 + tt * len, len);
+                                    assert_memory_equal(&one, &o4[tt * ldy + r], sizeof one);
+                                    float rf = it_dot_f32_ref(fs + r * lda, xs4 + tt * len, len);
+                                    assert_true(fabsf(rf - one) <= 1e-4f * (1 + fabsf(rf)));
+                                }
+                        }
+                    free(fs);
                     free(xs4); free(hs);
                 }
                 for (int64_t i = 0; i < len; i++) y0[i] = y1[i] = x[i];
@@ -862,6 +877,13 @@ static void softmax_kernels_tiers(void **state) {
             }
             assert_true(fabs(sum - want) <= 1e-6 * want);
             if (n > 4) assert_true(y[n / 2] == 0 && y[n - 2] == 0);
+            { /* f16 stores, strided and not: it_f32_to_f16's bits */
+                uint16_t h[70 * 3];
+                for (int stride = 1; stride <= 3; stride += 2) {
+                    t->f16_store(h, stride, u, n);
+                    for (int64_t i = 0; i < n; i++) assert_int_equal(h[i * stride], it_f32_to_f16(u[i]));
+                }
+            }
             for (int64_t i = 0; i < n; i++) g[i] = (x[i] > -100 ? x[i] : -100) * 0.5f;
             t->silu_mul(g, u, n);
             for (int64_t i = 0; i < n; i++) {

@@ -110,6 +110,21 @@ static void dot_f16_x4(const uint16_t *a, const float *x, int64_t ldx, int64_t n
     }
 }
 
+static float dot_f32(const float *a, const float *b, int64_t n) {
+    __m256 s = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s);
+    float r = hsum8(s);
+    for (; i < n; i++) r = fma1(a[i], b[i], r);
+    return r;
+}
+
+static void f32_tile(const float *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                     int64_t ldy) {
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) y[t * ldy + r] = dot_f32(a + r * lda, x + t * ldx, n);
+}
+
 static void f16_tile(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
                      int64_t ldy) {
     for (int r = 0; r < nr; r++) {
@@ -300,6 +315,21 @@ static void pv_q8_0(const void *v, int64_t stride, const float *p, int64_t n, in
     }
 }
 
+static void f16_store(uint16_t *dst, int64_t stride, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        if (stride == 1) {
+            _mm_storeu_si128((__m128i *)(dst + i), h);
+        } else {
+            uint16_t t[8];
+            _mm_storeu_si128((__m128i *)t, h);
+            for (int k = 0; k < 8; k++) dst[(i + k) * stride] = t[k];
+        }
+    }
+    for (; i < n; i++) dst[i * stride] = (uint16_t)_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
 static float max_f32(const float *x, int64_t n) {
     if (n < 8) return it_max_f32_ref(x, n);
     __m256 m = _mm256_loadu_ps(x);
@@ -360,6 +390,6 @@ static void silu_mul(float *g, const float *u, int64_t n) {
 
 static const it_qdot_table table = {IT_ISA_AVX2, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq16_f16, pv_f16, pv_q8_0, f16_tile, it_qdot_quant_act, max_f32, exp_sum, silu_mul};
+                                    kq16_f16, pv_f16, pv_q8_0, f16_tile, dot_f32, f32_tile, it_qdot_quant_act, max_f32, f16_store, exp_sum, silu_mul};
 const it_qdot_table *it_qdot_avx2(void);
 const it_qdot_table *it_qdot_avx2(void) { return &table; }

@@ -241,6 +241,71 @@ static void f16_tile(const uint16_t *a, int64_t lda, int nr, const float *x, int
         for (int r = 0; r < nr; r++) f16_tile1(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
 }
 
+/* f32 rows: one accumulator over 16-element chunks, the last chunk masked, then a horizontal
+ * sum; the tile below keeps that order for each of its products */
+static float dot_f32(const float *a, const float *b, int64_t n) {
+    __m512 s = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s);
+    }
+    return _mm512_reduce_add_ps(s);
+}
+
+static inline __attribute__((always_inline)) void f32_tile_k(const float *a, int64_t lda, const float *x, int64_t ldx,
+                                                             int64_t n, float *y, int64_t ldy, const int NR,
+                                                             const int NT) {
+    __m512 acc[IT_F16_TR][IT_F16_TT];
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 6
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 w[IT_F16_TR];
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; r++) w[r] = _mm512_maskz_loadu_ps(m, a + r * lda + i);
+#pragma GCC unroll 6
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + i);
+#pragma GCC unroll 4
+            for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 6
+        for (int t = 0; t < NT; t++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+#define F32_TILE_NT(NR, nt)                                                     \
+    switch (nt) {                                                               \
+    case 1: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, 1); break;                \
+    case 2: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, 2); break;                \
+    case 3: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, 3); break;                \
+    case 4: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, 4); break;                \
+    case 5: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, 5); break;                \
+    default: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, IT_F16_TT); break;       \
+    }
+
+static void f32_tile4(const float *a, int64_t lda, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                      int64_t ldy) {
+    F32_TILE_NT(4, nt)
+}
+static void f32_tile1(const float *a, int64_t lda, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                      int64_t ldy) {
+    F32_TILE_NT(1, nt)
+}
+
+static void f32_tile(const float *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                     int64_t ldy) {
+    if (nr == IT_F16_TR) f32_tile4(a, lda, x, ldx, nt, n, y, ldy);
+    else
+        for (int r = 0; r < nr; r++) f32_tile1(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
+}
+
 static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
     __m512 va = _mm512_set1_ps(a);
     int64_t i = 0;
@@ -306,10 +371,11 @@ static void quant_act(uint32_t act, const float *x, int64_t n, void *row) {
         __m512 v0 = _mm512_loadu_ps(x + i * 32), v1 = _mm512_loadu_ps(x + i * 32 + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, absm), _mm512_and_ps(v1, absm)));
         const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
-        const uint16_t hd = it_f32_to_f16(d);
+        /* F16C conversions round to nearest even like it_f32_to_f16 (the values are finite) */
+        const uint16_t hd = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         memcpy(b, &hd, 2);
         __m512 vid = _mm512_set1_ps(id);
-        int32_t sum = 0;
+        __m512i qsum = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++) {
             __m512 v = _mm512_mul_ps(h ? v1 : v0, vid);
             __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), f = _mm512_sub_ps(v, t);
@@ -317,16 +383,17 @@ static void quant_act(uint32_t act, const float *x, int64_t n, void *row) {
             q = _mm512_mask_add_epi32(q, _mm512_cmp_ps_mask(f, half_, _CMP_GE_OQ), q, _mm512_set1_epi32(1));
             q = _mm512_mask_sub_epi32(q, _mm512_cmp_ps_mask(f, mhalf, _CMP_LE_OQ), q, _mm512_set1_epi32(1));
             _mm_storeu_si128((__m128i *)(void *)(b + qo + 16 * h), _mm512_cvtepi32_epi8(q));
-            sum += _mm512_reduce_add_epi32(q);
+            qsum = _mm512_add_epi32(qsum, q);
         }
+        const int32_t sum = _mm512_reduce_add_epi32(qsum);
         if (q81) {
-            const uint16_t hs = it_f32_to_f16((float)sum * d);
+            const uint16_t hs = (uint16_t)_cvtss_sh((float)sum * d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
             memcpy(b + 2, &hs, 2);
-            fs[i] = it_f16_to_f32(hs);
+            fs[i] = half(hs);
         } else {
             fs[i] = 0;
         }
-        fd[i] = it_f16_to_f32(hd);
+        fd[i] = half(hd);
         fq[i] = (float)sum;
     }
 }
@@ -361,6 +428,21 @@ static void pv_q8_0(const void *v, int64_t stride, const float *p, int64_t n, in
         _mm512_storeu_ps(out + k, o0);
         _mm512_storeu_ps(out + k + 16, o1);
     }
+}
+
+static void f16_store(uint16_t *dst, int64_t stride, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        if (stride == 1) {
+            _mm256_storeu_si256((__m256i *)(dst + i), h);
+        } else {
+            uint16_t t[16];
+            _mm256_storeu_si256((__m256i *)t, h);
+            for (int k = 0; k < 16; k++) dst[(i + k) * stride] = t[k];
+        }
+    }
+    for (; i < n; i++) dst[i * stride] = (uint16_t)_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
 static float max_f32(const float *x, int64_t n) {
@@ -401,6 +483,6 @@ static void silu_mul(float *g, const float *u, int64_t n) {
 
 static const it_qdot_table table = {IT_ISA_AVX512, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq16_f16, pv_f16, pv_q8_0, f16_tile, quant_act, max_f32, exp_sum, silu_mul};
+                                    kq16_f16, pv_f16, pv_q8_0, f16_tile, dot_f32, f32_tile, quant_act, max_f32, f16_store, exp_sum, silu_mul};
 const it_qdot_table *it_qdot_avx512(void);
 const it_qdot_table *it_qdot_avx512(void) { return &table; }
