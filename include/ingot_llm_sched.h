@@ -34,6 +34,11 @@ void ingot_llm_sampler_accept(ingot_llm_sampler *s, int32_t id);
  * are owned by s and valid until the next call. Returns the id, or -1 when the logit
  * bias bans every token. */
 int32_t ingot_llm_sampler_sample(ingot_llm_sampler *s, const float *logits, ingot_llm_token *tok);
+/* Several rows at once on c's compute threads (c is busy meanwhile, like a decode):
+ * ids[i] = ingot_llm_sampler_sample(smp[i], logits + i * ld, toks ? &toks[i] : NULL) for
+ * i < n, each with the result it has alone. The samplers must be distinct. */
+void ingot_llm_sampler_sample_rows(ingot_llm_ctx *c, int n, ingot_llm_sampler *const *smp, const float *logits,
+                                   int64_t ld, int32_t *ids, ingot_llm_token *toks);
 
 typedef struct ingot_llm_streamer ingot_llm_streamer;
 

@@ -322,10 +322,9 @@ static int push_tok(llm_req *r, const ingot_llm_token *tk) {
     return 0;
 }
 
-/* One row of logits came back for r: sample, stream, decide whether it is done. */
-static void on_logits(llm_model *lm, llm_req *r, const float *row) {
-    ingot_llm_token tk;
-    int32_t id = ingot_llm_sampler_sample(r->smp, row, &tk);
+/* r's next token was sampled (from its row of logits): accept, stream, decide whether it is done. */
+static void on_token(llm_model *lm, llm_req *r, int32_t id, const ingot_llm_token *tk0) {
+    ingot_llm_token tk = *tk0;
     if (id < 0) {
         finish_req(lm, r, LLM_FINISH_ERROR, 400, "every token is banned by logit_bias");
         return;
@@ -372,9 +371,12 @@ static void *sched_main(void *arg) {
     llm_model *lm = arg;
     int *idx = malloc((size_t)lm->cfg.max_seqs * sizeof *idx);
     int *rows = malloc((size_t)lm->cfg.max_seqs * sizeof *rows);
+    ingot_llm_sampler **smp = malloc((size_t)lm->cfg.max_seqs * sizeof *smp);
+    int32_t *ids = malloc((size_t)lm->cfg.max_seqs * sizeof *ids);
+    ingot_llm_token *toks = malloc((size_t)lm->cfg.max_seqs * sizeof *toks);
     pthread_mutex_lock(&lm->mu);
     for (;;) {
-        if (!idx || !rows) break;
+        if (!idx || !rows || !smp || !ids || !toks) break;
         for (int s = 0; s < lm->cfg.max_seqs; s++) {
             llm_req *r = lm->slots[s].req;
             if (r && r->cancelled)
@@ -408,6 +410,7 @@ static void *sched_main(void *arg) {
             r->want = r->feed > 0 && r->n_past + r->feed == r->n_all;
             if (r->want) {
                 lm->b_want[nt - 1] = 1;
+                smp[nrows] = r->smp;
                 rows[i] = nrows++;
             } else {
                 rows[i] = -1;
@@ -418,6 +421,10 @@ static void *sched_main(void *arg) {
         pthread_mutex_unlock(&lm->mu);
         ingot_status st = nt ? ingot_llm_decode(lm->ctx, nt, lm->b_tok, lm->b_pos, lm->b_seq, lm->b_want, lm->logits)
                              : INGOT_OK;
+        /* sampling on the compute threads, outside the lock (only this thread uses the
+         * running requests' samplers, and a request leaves its slot only on this thread) */
+        if (st == INGOT_OK && nrows > 0)
+            ingot_llm_sampler_sample_rows(lm->ctx, nrows, smp, lm->logits, lm->n_vocab, ids, toks);
         pthread_mutex_lock(&lm->mu);
         char msg[256];
         if (st != INGOT_OK) snprintf(msg, sizeof msg, "decode failed: %s", ingot_llm_ctx_error(lm->ctx));
@@ -430,7 +437,7 @@ static void *sched_main(void *arg) {
             }
             r->n_past += r->feed;
             r->feed = 0;
-            if (rows[i] >= 0) on_logits(lm, r, lm->logits + (size_t)rows[i] * (size_t)lm->n_vocab);
+            if (rows[i] >= 0) on_token(lm, r, ids[rows[i]], &toks[rows[i]]);
         }
         pthread_cond_broadcast(&lm->progress_cv);
     }
@@ -445,7 +452,7 @@ static void *sched_main(void *arg) {
     }
     pthread_cond_broadcast(&lm->progress_cv);
     pthread_mutex_unlock(&lm->mu);
-    free(idx), free(rows);
+    free(idx), free(rows), free(smp), free(ids), free(toks);
     return NULL;
 }
 

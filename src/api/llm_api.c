@@ -12,6 +12,7 @@
 
 #include "base/base.h"
 #include "ingot_llm.h"
+#include "ingot_llm_sched.h"
 #include "llm/context.h"
 #include "llm/model.h"
 #include "llm/sampler.h"
@@ -139,6 +140,28 @@ int64_t ingot_llm_kv_bytes_per_pos(const ingot_llm *l, int kv_type) {
     const int64_t row = kv_type == INGOT_LLM_KV_F16 ? kv_dim * 2 : kv_type == INGOT_LLM_KV_F32 ? kv_dim * 4
                         : kv_type == INGOT_LLM_KV_Q8_0 ? kv_dim / 32 * 34 : 0;
     return 2 * h->n_layer * row;
+}
+
+typedef struct sample_job {
+    ingot_llm_sampler *const *smp;
+    const float *logits;
+    int64_t ld;
+    int32_t *ids;
+    ingot_llm_token *toks;
+} sample_job;
+
+static void sample_rows(void *arg, int64_t i0, int64_t i1, int tid) {
+    const sample_job *j = arg;
+    (void)tid;
+    for (int64_t i = i0; i < i1; i++)
+        j->ids[i] = ingot_llm_sampler_sample(j->smp[i], j->logits + i * j->ld, j->toks ? &j->toks[i] : NULL);
+}
+
+void ingot_llm_sampler_sample_rows(ingot_llm_ctx *c, int n, ingot_llm_sampler *const *smp, const float *logits,
+                                   int64_t ld, int32_t *ids, ingot_llm_token *toks) {
+    if (!c || n <= 0 || !smp || !logits || !ids) return;
+    sample_job j = {smp, logits, ld, ids, toks};
+    it_parallel_for(c->c->tp, n, 1, sample_rows, &j);
 }
 
 void ingot_llm_ctx_params_default(ingot_llm_ctx_params *p) {
