@@ -62,6 +62,7 @@ typedef struct it_llm_ctx {
      * times slower than on one core. xqt_key[tid * 2 + slot]: the input serial held. */
     uint8_t *xqt;
     size_t xqt_stride;
+    int weights_cached; /* every matrix together fits a few MiB: they stay in cache between tokens */
     uint64_t *xqt_key;
     uint64_t xq_serial[2], serial_ctr;
     float *tscratch;    /* [nthreads][tstride] */

@@ -75,6 +75,16 @@ int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_
     if (!c) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
     c->m = m;
     c->qt = it_qdot();
+    {
+        int64_t wb = m->output.data ? m->output.n_out * m->output.row_bytes : 0;
+        for (int64_t l = 0; l < m->hp.n_layer; l++) {
+            const it_llm_layer *L = &m->layers[l];
+            const it_llm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            for (size_t k = 0; k < sizeof ws / sizeof *ws; k++)
+                if (ws[k]->data) wb += ws[k]->n_out * ws[k]->row_bytes;
+        }
+        c->weights_cached = wb <= (4 << 20);
+    }
     c->kt = it_kernels();
     int st;
     const it_llm_hparams *h = &m->hp;
@@ -192,7 +202,7 @@ static void float_tile(const mm_job *j, int64_t r, int nr, int64_t t, int nt) {
 }
 
 static void mm_rows_float(const mm_job *j, int64_t r0, int64_t r1) {
-    if (j->T <= 8 && j->w->n_out * (int64_t)j->w->row_bytes > (1 << 20)) {
+    if (j->T <= 8 && !j->c->weights_cached) {
         /* few tokens over a matrix from memory: one weight row at a time streams at over twice
          * the rate of four rows side by side (measured: Zen 4) */
         for (int64_t r = r0; r < r1; r++)

@@ -45,9 +45,9 @@ def metrics(srv, name, model):
     return float(m.group(1)) if m else None
 
 
-def ingot_generate(ingot, model, prompt, n):
-    r = subprocess.run([ingot, "generate", "-m", model, "-p", prompt, "-n", str(n), "--temp", "0", "-t", "2"],
-                       capture_output=True, timeout=300)
+def ingot_generate(ingot, model, prompt, n, extra=()):
+    r = subprocess.run([ingot, "generate", "-m", model, "-p", prompt, "-n", str(n), "--temp", "0", "-t", "2"] +
+                       list(extra), capture_output=True, timeout=300)
     if r.returncode != 0:
         return None
     out = r.stdout.decode("utf-8", "replace")
@@ -337,6 +337,34 @@ def test_default_model(ingot, tmp):
     finally:
         rc = srv.stop()
         check(rc == 0, "default-model server exits 0 (%s)" % rc)
+    check_q8_cache(ingot, tmp, path)
+
+
+def check_q8_cache(ingot, tmp, path):
+    """--kv-type q8_0: greedy text equals `ingot generate --kv-type q8_0`, alone and with
+    other sequences in the batch; a model whose head size is not a multiple of 32 is refused
+    by name."""
+    srv = Server(ingot, ["-t", "2", "--max-seqs", "4", "--ctx", "512", "--kv-type", "q8_0", "--model", path + ":smol"],
+                 os.path.join(tmp, "srv_q8.log"))
+    try:
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none", max_retries=0, timeout=300)
+        prompts = ["The capital of France is", "Once upon a time", "def fibonacci(n):", "Water boils at"]
+        alone = [client.completions.create(model="smol", prompt=p, max_tokens=24, temperature=0).choices[0].text
+                 for p in prompts]
+        ref = ingot_generate(ingot, path, prompts[0], 24, ["--kv-type", "q8_0"])
+        check(ref is not None and alone[0] == ref, "Q8_0 KV cache: server text equals `ingot generate --kv-type q8_0` "
+              "(%r vs %r)" % (alone[0], ref))
+        with cf.ThreadPoolExecutor(len(prompts)) as ex:
+            got = list(ex.map(lambda p: stream_text(client, "smol", p, 24)[0], prompts))
+        check(got == alone, "Q8_0 KV cache: concurrent streams equal their single runs")
+    finally:
+        srv.stop()
+    stories = os.path.join(tmp, "s.gguf")  # converted by test_stories
+    if os.path.exists(stories):
+        r = subprocess.run([ingot, "generate", "-m", stories, "-p", "Once", "-n", "4", "--kv-type", "q8_0"],
+                           capture_output=True, text=True, timeout=120)
+        check(r.returncode != 0 and "multiple of 32" in r.stderr,
+              "Q8_0 KV cache refused for stories260K (head size 8): rc %d, %r" % (r.returncode, r.stderr.strip()[-160:]))
 
 
 def check_system_prompt_cache(srv, client, model):
