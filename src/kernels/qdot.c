@@ -207,6 +207,20 @@ void it_qpack16(uint32_t type, const void *w, int64_t row_bytes, int64_t n_out, 
     it_qpack16_groups(type, w, row_bytes, n_out, n_in, 0, (n_out + 15) / 16, out);
 }
 
+void it_qpack16_row(uint32_t type, const void *packed, int64_t n_in, int64_t r, void *row) {
+    int64_t pb, qoff, qb, bsz;
+    if (p16_layout(type, &pb, &qoff, &qb, &bsz)) return;
+    const int64_t nb = n_in / IT_QK, g = r / 16, rr = r % 16;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *ib = (const uint8_t *)packed + (g * nb + b) * pb;
+        uint8_t *dst = (uint8_t *)row + b * bsz;
+        memcpy(dst, ib + 2 * rr, 2);
+        if (type == IT_GGML_Q4_1) memcpy(dst + 2, ib + 32 + 2 * rr, 2);
+        uint8_t *qs = dst + (type == IT_GGML_Q4_1 ? 4 : 2);
+        for (int64_t q = 0; q < qb / 4; q++) memcpy(qs + 4 * q, ib + qoff + q * 64 + 4 * rr, 4);
+    }
+}
+
 void it_qpack16_groups(uint32_t type, const void *w, int64_t row_bytes, int64_t n_out, int64_t n_in, int64_t g0,
                        int64_t g1, void *out) {
     int64_t pb, qoff, qb, bsz;

@@ -141,6 +141,8 @@ void it_silu_mul_ref(float *g, const float *u, int64_t n);
 int64_t it_qpack16_bytes(uint32_t type, int64_t n_out, int64_t n_in);
 /* Bytes of one packed group (the stride between groups). */
 int64_t it_qpack16_group_bytes(uint32_t type, int64_t n_in);
+/* Row r of a packed matrix back in the file's block layout (row bytes of the type). */
+void it_qpack16_row(uint32_t type, const void *packed, int64_t n_in, int64_t r, void *row);
 void it_qpack16(uint32_t type, const void *w, int64_t row_bytes, int64_t n_out, int64_t n_in, void *out);
 /* Groups g0..g1 of that copy only (the whole copy's out; groups are independent). */
 void it_qpack16_groups(uint32_t type, const void *w, int64_t row_bytes, int64_t n_out, int64_t n_in, int64_t g0,

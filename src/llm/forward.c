@@ -565,9 +565,18 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
                                                                                  : m->rope_inv_freq;
     const float *inv_s = m->rope_inv_freq_swa;
 
+    /* tied embeddings that were packed as the output matrix: rows come from the packed copy,
+     * so the file's pages stay released (each lookup would fault in 64 KiB around its row) */
+    const int emb_packed = m->output.packed && m->output.data == m->tok_embd.data;
     for (int64_t t = 0; t < T; t++) {
-        it_dequant_row(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + b->token[t] * m->tok_embd.row_bytes,
-                       c->x + t * D, D);
+        if (emb_packed) {
+            uint8_t *row = (uint8_t *)vt; /* (free until the first norm below) */
+            it_qpack16_row(m->tok_embd.type, m->output.packed, D, b->token[t], row);
+            it_dequant_row(m->tok_embd.type, row, c->x + t * D, D);
+        } else {
+            it_dequant_row(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + b->token[t] * m->tok_embd.row_bytes,
+                           c->x + t * D, D);
+        }
         if (h->embd_scale != 1)
             for (int64_t i = 0; i < D; i++) c->x[t * D + i] *= h->embd_scale;
         float *cs = c->rope + t * 2 * rw;

@@ -53,12 +53,13 @@ static void release(const void *p, size_t n) {
 typedef struct pack_job {
     const it_llm_weight *w;
     uint8_t *out;
+    int64_t g0; /* the chunk's first group: ranges are relative to it */
 } pack_job;
 
 static void pack_groups(void *arg, int64_t g0, int64_t g1, int tid) {
     const pack_job *j = arg;
     (void)tid;
-    it_qpack16_groups(j->w->type, j->w->data, j->w->row_bytes, j->w->n_out, j->w->n_in, g0, g1, j->out);
+    it_qpack16_groups(j->w->type, j->w->data, j->w->row_bytes, j->w->n_out, j->w->n_in, j->g0 + g0, j->g0 + g1, j->out);
 }
 
 int it_llm_model_pack(it_llm_model *m, it_err *e) {
@@ -93,10 +94,21 @@ int it_llm_model_pack(it_llm_model *m, it_err *e) {
         it_llm_weight *w = ws[i];
         int64_t b;
         if (!w->data || !kernel_for(t, w->type) || (b = it_qpack16_bytes(w->type, w->n_out, w->n_in)) < 0) continue;
-        pack_job pj = {w, mem + off};
+        pack_job pj = {w, mem + off, 0};
         const int64_t ng = (w->n_out + 15) / 16;
-        if (tp) it_parallel_for(tp, ng, 16, pack_groups, &pj);
-        else pack_groups(&pj, 0, ng, 0);
+        /* 256 groups (4096 rows) at a time, their file pages released before the next: the
+         * load's peak is the copy plus a few MiB, not plus the largest matrix */
+        for (int64_t g0 = 0; g0 < ng; g0 += 256) {
+            const int64_t g1 = ng - g0 < 256 ? ng : g0 + 256;
+            pack_job pc = pj;
+            pc.g0 = g0;
+            if (tp) it_parallel_for(tp, g1 - g0, 16, pack_groups, &pc);
+            else pack_groups(&pc, 0, g1 - g0, 0);
+            if (file) {
+                const int64_t r0 = g0 * 16, r1 = g1 * 16 < w->n_out ? g1 * 16 : w->n_out;
+                release((const uint8_t *)w->data + r0 * w->row_bytes, (size_t)((r1 - r0) * w->row_bytes));
+            }
+        }
         w->packed = mem + off;
         off += ((size_t)b + 63) & ~(size_t)63;
         if (file) release(w->data, (size_t)(w->row_bytes * w->n_out));

@@ -726,6 +726,14 @@ static void qpack16_tiers(void **state) {
                 it_qdot_quant_act(act, row, n, x + tt * xs);
             }
             it_qpack16(ty, w, rb, R, n, pk);
+            { /* every row comes back out of the packed copy byte for byte */
+                uint8_t *back = malloc((size_t)rb);
+                for (int64_t r = 0; r < R; r++) {
+                    it_qpack16_row(ty, pk, n, r, back);
+                    assert_memory_equal(back, w + r * rb, (size_t)rb);
+                }
+                free(back);
+            }
             for (int g = 0; g < 3; g++) {
                 int nr = g < 2 ? 16 : 5;
                 it_qdot_p16_ref(ty, pk + g * gb, n, nr, x, xs, T, y + 16 * g, 48);
