@@ -35,9 +35,10 @@ static int grow(it_llm_ctx *c, int64_t T, it_err *e) {
     float **bufs[] = {&c->x, &c->xn, &c->q, &c->k, &c->v, &c->att, &c->ffa, &c->ffb, &c->rope};
     /* rope: two tables per token (global and sliding-window layers) */
     int64_t widths[] = {D, wide, qd, kvd, kvd, qd, h->n_ff, h->n_ff, 2 * (h->n_rot > 0 ? h->n_rot : 2)};
+    const int64_t tf = T < IT_LLM_FFN_CHUNK ? T : IT_LLM_FFN_CHUNK; /* ffa, ffb: one FFN chunk */
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         int64_t n;
-        if (!it_mul_ok(T, widths[i], &n) || n > IT_LIMIT_ELEMENTS)
+        if (!it_mul_ok(i == 6 || i == 7 ? tf : T, widths[i], &n) || n > IT_LIMIT_ELEMENTS)
             return it_fail(e, INGOT_ERR_LIMIT, "batch of %lld tokens is too large", (long long)T);
         it_free(*bufs[i]);
         *bufs[i] = it_malloc((size_t)n * sizeof(float));
@@ -650,20 +651,25 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
 
         w = vec_f32(&L->ffn_norm, vt);
         for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->x + t * D, w, D, h->norm_eps, plus1);
-        xq = 0;
-        {
+        /* the FFN in chunks of tokens: its two n_ff-wide buffers are the largest of a prompt
+         * batch (a token's result does not depend on the chunk). The down product of a chunk
+         * overwrites only that chunk's input rows. */
+        for (int64_t t0 = 0; t0 < T; t0 += IT_LLM_FFN_CHUNK) {
+            const int64_t tc = T - t0 < IT_LLM_FFN_CHUNK ? T - t0 : IT_LLM_FFN_CHUNK;
+            float *xin = c->xn + t0 * wide;
+            xq = 0;
             const it_llm_weight *ws[2] = {&L->w_gate, &L->w_up};
             float *ys[2] = {c->ffa, c->ffb};
             const int64_t lds[2] = {h->n_ff, h->n_ff};
-            matmul_n(c, 2, ws, c->xn, wide, T, ys, lds, &xq);
+            matmul_n(c, 2, ws, xin, wide, tc, ys, lds, &xq);
+            const int64_t nf = tc * h->n_ff;
+            if (h->ffn_act == IT_FFN_GELU)
+                for (int64_t i = 0; i < nf; i++) c->ffa[i] = gelu(c->ffa[i]) * c->ffb[i];
+            else
+                c->qt->silu_mul(c->ffa, c->ffb, nf);
+            xq = 0;
+            matmul(c, &L->w_down, c->ffa, h->n_ff, tc, xin, wide, &xq);
         }
-        int64_t nf = T * h->n_ff;
-        if (h->ffn_act == IT_FFN_GELU)
-            for (int64_t i = 0; i < nf; i++) c->ffa[i] = gelu(c->ffa[i]) * c->ffb[i];
-        else
-            c->qt->silu_mul(c->ffa, c->ffb, nf);
-        xq = 0;
-        matmul(c, &L->w_down, c->ffa, h->n_ff, T, c->xn, wide, &xq);
         post_norm(c, &L->ffn_post_norm, T, vt);
         for (int64_t t = 0; t < T; t++)
             for (int64_t i = 0; i < D; i++) c->x[t * D + i] += c->xn[t * wide + i];

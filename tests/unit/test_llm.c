@@ -382,6 +382,41 @@ static ingot_llm_ctx *open_ctx(const ingot_llm *m, int n_seq, int64_t n_ctx, int
 }
 
 /* a prefix decoded once and forked into two sequences gives the logits of decoding it on each */
+/* a long batch (FFN chunks, shared quantized rows) gives each token the bits it gets in
+ * short chunks (per-thread rows) */
+static void long_batch_of(const char *path) {
+    char err[512];
+    ingot_llm *m = NULL;
+    assert_int_equal(ingot_llm_load(path, NULL, &m, err, sizeof err), INGOT_OK);
+    enum { N = 300, V = 512 };
+    int32_t tok[N], pos[N], seq[N];
+    for (int i = 0; i < N; i++) tok[i] = 1 + (i * 37) % 500, pos[i] = i, seq[i] = 0;
+    float *a = malloc((size_t)N * V * sizeof(float)), *b = malloc((size_t)N * V * sizeof(float));
+    ingot_llm_ctx_params cp;
+    ingot_llm_ctx_params_default(&cp);
+    cp.n_ctx = 512;
+    cp.n_threads = 2;
+    ingot_llm_ctx *c = NULL;
+    assert_int_equal(ingot_llm_ctx_create(m, &cp, &c, err, sizeof err), INGOT_OK);
+    assert_int_equal(ingot_llm_decode(c, N, tok, pos, seq, NULL, a), INGOT_OK);
+    assert_int_equal(ingot_llm_seq_truncate(c, 0, 0), INGOT_OK);
+    for (int i = 0; i < N; i += 7) {
+        const int n = N - i < 7 ? N - i : 7;
+        assert_int_equal(ingot_llm_decode(c, n, tok + i, pos + i, seq + i, NULL, b + (size_t)i * V), INGOT_OK);
+    }
+    assert_memory_equal(a, b, (size_t)N * V * sizeof(float));
+    ingot_llm_ctx_free(c);
+    ingot_llm_free(m);
+    free(a);
+    free(b);
+}
+
+static void long_batch(void **state) {
+    (void)state;
+    long_batch_of(gguf_path); /* F32 tiles */
+    long_batch_of(q8_path);   /* packed Q8_0 groups */
+}
+
 static void prefix_fork(void **state) {
     (void)state;
     char err[512];
@@ -1135,7 +1170,7 @@ static void stop_strings(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
-        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(quant_act_tiers),
+        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(long_batch), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(quant_act_tiers),
         cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_large_vocab),
         cmocka_unit_test(sampler_full_vocab),
         cmocka_unit_test(softmax_kernels_tiers), cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
