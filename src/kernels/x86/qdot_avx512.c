@@ -172,101 +172,63 @@ static void q4_1_p16(const void *w, int64_t n, int nr, const void *x, int64_t xs
     p16(w, n, nr, x, xs, T, y, ldy, G_Q4_1);
 }
 
-static float dot_f16(const uint16_t *a, const float *b, int64_t n) {
-    __m512 s0 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i))), _mm512_loadu_ps(b + i), s0);
-    float s = _mm512_reduce_add_ps(s0);
-    for (; i < n; i++) s = fma1(half(a[i]), b[i], s);
-    return s;
+/* F16 / F32 weight rows (W16: f16) against activation rows: one accumulator per product
+ * over 16-element chunks, the last chunk masked, then a horizontal sum. The tiles below keep
+ * exactly these steps for each of their products, so a product's bits do not depend on the
+ * tile it is computed in. */
+static inline __m512 load_w(const void *a, int64_t i, __mmask16 m, const int W16) {
+    return W16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)a + i))
+               : _mm512_maskz_loadu_ps(m, (const float *)a + i);
 }
 
-/* NR f16 weight rows against NT activation rows (compile-time constants: with the loops
- * unrolled the NR * NT accumulators stay in registers, 24 + 4 + 1 of the 32 at 4 x 6), each
- * product with dot_f16's exact steps. */
-static inline __attribute__((always_inline)) void f16_tile_k(const uint16_t *a, int64_t lda, const float *x,
-                                                             int64_t ldx, int64_t n, float *y, int64_t ldy,
-                                                             const int NR, const int NT) {
-    __m512 acc[IT_F16_TR][IT_F16_TT];
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; r++)
-#pragma GCC unroll 6
-        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 w[IT_F16_TR];
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++) w[r] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + r * lda + i)));
-#pragma GCC unroll 6
-        for (int t = 0; t < NT; t++) {
-            const __m512 xv = _mm512_loadu_ps(x + t * ldx + i);
-#pragma GCC unroll 4
-            for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; r++)
-#pragma GCC unroll 6
-        for (int t = 0; t < NT; t++) {
-            float s = _mm512_reduce_add_ps(acc[r][t]);
-            for (int64_t k = i; k < n; k++) s = fma1(half(a[r * lda + k]), x[t * ldx + k], s);
-            y[t * ldy + r] = s;
-        }
+static inline __mmask16 chunk_mask(int64_t n, int64_t i) {
+    return n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
 }
 
-#define F16_TILE_NT(NR, nt)                                                     \
-    switch (nt) {                                                               \
-    case 1: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, 1); break;                \
-    case 2: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, 2); break;                \
-    case 3: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, 3); break;                \
-    case 4: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, 4); break;                \
-    case 5: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, 5); break;                \
-    default: f16_tile_k(a, lda, x, ldx, n, y, ldy, NR, IT_F16_TT); break;       \
-    }
-
-static void f16_tile4(const uint16_t *a, int64_t lda, const float *x, int64_t ldx, int nt, int64_t n, float *y,
-                      int64_t ldy) {
-    F16_TILE_NT(4, nt)
-}
-static void f16_tile1(const uint16_t *a, int64_t lda, const float *x, int64_t ldx, int nt, int64_t n, float *y,
-                      int64_t ldy) {
-    F16_TILE_NT(1, nt)
-}
-
-static void f16_tile(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
-                     int64_t ldy) {
-    if (nr == IT_F16_TR) f16_tile4(a, lda, x, ldx, nt, n, y, ldy);
-    else
-        for (int r = 0; r < nr; r++) f16_tile1(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
-}
-
-/* f32 rows: one accumulator over 16-element chunks, the last chunk masked, then a horizontal
- * sum; the tile below keeps that order for each of its products */
-static float dot_f32(const float *a, const float *b, int64_t n) {
+static inline __attribute__((always_inline)) float dot_w(const void *a, const float *b, int64_t n, const int W16) {
     __m512 s = _mm512_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
+    for (; i + 16 <= n; i += 16) s = _mm512_fmadd_ps(load_w(a, i, 0xffff, W16), _mm512_loadu_ps(b + i), s);
     if (i < n) {
-        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s);
+        const __mmask16 m = chunk_mask(n, i);
+        s = _mm512_fmadd_ps(load_w(a, i, m, W16), _mm512_maskz_loadu_ps(m, b + i), s);
     }
     return _mm512_reduce_add_ps(s);
 }
 
-static inline __attribute__((always_inline)) void f32_tile_k(const float *a, int64_t lda, const float *x, int64_t ldx,
-                                                             int64_t n, float *y, int64_t ldy, const int NR,
-                                                             const int NT) {
+static float dot_f16(const uint16_t *a, const float *b, int64_t n) { return dot_w(a, b, n, 1); }
+static float dot_f32(const float *a, const float *b, int64_t n) { return dot_w(a, b, n, 0); }
+
+/* NR weight rows against NT activation rows (compile-time constants: with the loops unrolled
+ * the NR * NT accumulators stay in registers, 24 + 4 + 1 of the 32 at 4 x 6). lda counts
+ * elements of the weight type. */
+static inline __attribute__((always_inline)) void tile_k(const void *a, int64_t lda, const float *x, int64_t ldx,
+                                                         int64_t n, float *y, int64_t ldy, const int NR, const int NT,
+                                                         const int W16) {
     __m512 acc[IT_F16_TR][IT_F16_TT];
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++)
 #pragma GCC unroll 6
         for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    const int64_t es = W16 ? 2 : 4;
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        /* full chunks unmasked (a constant mask: plain loads), the last one masked */
+        const int full = i + 16 <= n;
+        const __mmask16 m = full ? (__mmask16)0xffff : chunk_mask(n, i);
         __m512 w[IT_F16_TR];
+        if (full) {
 #pragma GCC unroll 4
-        for (int r = 0; r < NR; r++) w[r] = _mm512_maskz_loadu_ps(m, a + r * lda + i);
+            for (int r = 0; r < NR; r++) w[r] = load_w((const uint8_t *)a + r * lda * es, i, 0xffff, W16);
+#pragma GCC unroll 6
+            for (int t = 0; t < NT; t++) {
+                const __m512 xv = _mm512_loadu_ps(x + t * ldx + i);
+#pragma GCC unroll 4
+                for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
+            }
+            continue;
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; r++) w[r] = load_w((const uint8_t *)a + r * lda * es, i, m, W16);
 #pragma GCC unroll 6
         for (int t = 0; t < NT; t++) {
             const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + i);
@@ -280,23 +242,29 @@ static inline __attribute__((always_inline)) void f32_tile_k(const float *a, int
         for (int t = 0; t < NT; t++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-#define F32_TILE_NT(NR, nt)                                                     \
-    switch (nt) {                                                               \
-    case 1: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, 1); break;                \
-    case 2: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, 2); break;                \
-    case 3: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, 3); break;                \
-    case 4: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, 4); break;                \
-    case 5: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, 5); break;                \
-    default: f32_tile_k(a, lda, x, ldx, n, y, ldy, NR, IT_F16_TT); break;       \
+/* one function per row count and weight type, the token count dispatched to a constant */
+#define TILE_FN(name, NR, W16)                                                                                 \
+    static void name(const void *a, int64_t lda, const float *x, int64_t ldx, int nt, int64_t n, float *y,   \
+                     int64_t ldy) {                                                                            \
+        switch (nt) {                                                                                          \
+        case 1: tile_k(a, lda, x, ldx, n, y, ldy, NR, 1, W16); break;                                          \
+        case 2: tile_k(a, lda, x, ldx, n, y, ldy, NR, 2, W16); break;                                          \
+        case 3: tile_k(a, lda, x, ldx, n, y, ldy, NR, 3, W16); break;                                          \
+        case 4: tile_k(a, lda, x, ldx, n, y, ldy, NR, 4, W16); break;                                          \
+        case 5: tile_k(a, lda, x, ldx, n, y, ldy, NR, 5, W16); break;                                          \
+        default: tile_k(a, lda, x, ldx, n, y, ldy, NR, IT_F16_TT, W16); break;                                 \
+        }                                                                                                      \
     }
+TILE_FN(f16_tile4, 4, 1)
+TILE_FN(f16_tile1, 1, 1)
+TILE_FN(f32_tile4, 4, 0)
+TILE_FN(f32_tile1, 1, 0)
 
-static void f32_tile4(const float *a, int64_t lda, const float *x, int64_t ldx, int nt, int64_t n, float *y,
-                      int64_t ldy) {
-    F32_TILE_NT(4, nt)
-}
-static void f32_tile1(const float *a, int64_t lda, const float *x, int64_t ldx, int nt, int64_t n, float *y,
-                      int64_t ldy) {
-    F32_TILE_NT(1, nt)
+static void f16_tile(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
+                     int64_t ldy) {
+    if (nr == IT_F16_TR) f16_tile4(a, lda, x, ldx, nt, n, y, ldy);
+    else
+        for (int r = 0; r < nr; r++) f16_tile1(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
 }
 
 static void f32_tile(const float *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
