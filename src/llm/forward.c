@@ -185,9 +185,6 @@ static void mm_groups(void *arg, int64_t g0, int64_t g1, int tid) {
     }
 }
 
-/* F16 rows r0..r1 (converted on the fly, F16C): 8 tokens at a time, whose activations
- * stay in L1 while the rows stream past once per 8 tokens (rows in blocks of 128 that stay
- * in L2 across the token blocks); the same bits as one dot_f16 per (row, token) */
 /* F16 and F32 weights through the tile kernels (every batch size: a product's bits do not
  * depend on the tile it is computed in). */
 static void float_tile(const mm_job *j, int64_t r, int nr, int64_t t, int nt) {
