@@ -25,6 +25,7 @@
 
 #define IT_LLM_PRIV_T 64
 #define IT_LLM_FFN_CHUNK 128 /* tokens per FFN pass of a batch */
+#define IT_LLM_UBATCH 256    /* tokens per forward pass: larger batches run in parts */
 
 typedef struct it_llm_ctx_params {
     int64_t n_ctx;     /* positions per sequence; 0: the model's training context */

@@ -545,12 +545,11 @@ static int check_batch(it_llm_ctx *c, const it_llm_batch *b, int64_t *n_out, it_
     return st;
 }
 
-int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e) {
+/* The forward pass of a checked batch of at most IT_LLM_UBATCH tokens (n_out rows wanted). */
+static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *logits, it_err *e) {
     const it_llm_model *m = c->m;
     const it_llm_hparams *h = &m->hp;
-    int64_t n_out = 0;
     int st;
-    if ((st = check_batch(c, b, &n_out, e))) return st;
     const int64_t T = b->n, D = h->n_embd, hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
     const int64_t wide = D > qd ? D : qd, half = h->n_rot / 2;
     if ((st = grow(c, T, e))) return st;
@@ -687,4 +686,26 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
         for (int64_t i = 0; i < n_out * h->n_vocab; i++)
             logits[i] = tanhf(logits[i] / h->final_softcap) * h->final_softcap;
     return 0;
+}
+
+int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e) {
+    int64_t n_out = 0;
+    int st;
+    if ((st = check_batch(c, b, &n_out, e))) return st; /* the whole batch's KV blocks, at once */
+    if (b->n <= IT_LLM_UBATCH) return forward(c, b, n_out, logits, e);
+    /* larger batches run as consecutive sub-batches (a token's result does not depend on the
+     * batch it is in): the activations are those of IT_LLM_UBATCH tokens, not of the batch */
+    const int64_t width = b->hidden ? c->m->hp.n_embd : c->m->hp.n_vocab;
+    int64_t done = 0;
+    for (int64_t t0 = 0; t0 < b->n && !st; t0 += IT_LLM_UBATCH) {
+        it_llm_batch sb = *b;
+        sb.n = b->n - t0 < IT_LLM_UBATCH ? b->n - t0 : IT_LLM_UBATCH;
+        sb.token += t0, sb.pos += t0, sb.seq += t0;
+        if (sb.logits) sb.logits += t0;
+        int64_t so = 0;
+        for (int64_t i = 0; i < sb.n; i++) so += !sb.logits || sb.logits[i];
+        st = forward(c, &sb, so, logits ? logits + done * width : NULL, e);
+        done += so;
+    }
+    return st;
 }
