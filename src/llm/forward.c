@@ -641,6 +641,11 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
         else it_parallel_for(c->tp, T * h->n_head, 1, attn_items, &aj);
         xq = 0;
         matmul(c, &L->wo, c->att, qd, T, c->xn, wide, &xq);
+        if (L->bo.data) {
+            const float *bo = vec_f32(&L->bo, vt);
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t i = 0; i < D; i++) c->xn[t * wide + i] += bo[i];
+        }
         post_norm(c, &L->attn_post_norm, T, vt);
         for (int64_t t = 0; t < T; t++)
             for (int64_t i = 0; i < D; i++) c->x[t * D + i] += c->xn[t * wide + i];

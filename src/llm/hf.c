@@ -387,7 +387,8 @@ static int add_tensors(hf_conv *c, it_err *e) {
         static const struct {
             const char *hf, *gg;
             int rows, cols; /* 0 D, 1 Q, 2 K, 3 F, 4 head_dim, -1 none */
-            int kind;       /* 0 required, 1 bias (arch), 2 qk norm (arch), 3 q perm, 4 k perm */
+            int kind;       /* 0 required, 1 bias (arch), 2 qk norm (arch), 3 q perm, 4 k perm,
+                               5 optional (written when present) */
         } T[] = {
             {"input_layernorm.weight", "attn_norm.weight", 0, -1, 0},
             {"self_attn.q_proj.weight", "attn_q.weight", 1, 0, 3},
@@ -397,6 +398,7 @@ static int add_tensors(hf_conv *c, it_err *e) {
             {"self_attn.q_proj.bias", "attn_q.bias", 1, -1, 1},
             {"self_attn.k_proj.bias", "attn_k.bias", 2, -1, 1},
             {"self_attn.v_proj.bias", "attn_v.bias", 2, -1, 1},
+            {"self_attn.o_proj.bias", "attn_output.bias", 0, -1, 5},
             {"self_attn.q_norm.weight", "attn_q_norm.weight", 4, -1, 2},
             {"self_attn.k_norm.weight", "attn_k_norm.weight", 4, -1, 2},
             {"post_attention_layernorm.weight", "ffn_norm.weight", 0, -1, 0},
@@ -411,7 +413,7 @@ static int add_tensors(hf_conv *c, it_err *e) {
             if (kind == 2 && !c->arch->qk_norm) continue;
             snprintf(hf, sizeof hf, "model.layers.%lld.%s", (long long)l, T[i].hf);
             snprintf(gg, sizeof gg, "blk.%lld.%s", (long long)l, T[i].gg);
-            int req = kind != 1 || c->arch->qkv_bias;
+            int req = (kind != 1 || c->arch->qkv_bias) && kind != 5;
             int64_t perm = 0;
             if (llama && (kind == 3 || (kind == 1 && strstr(T[i].hf, "q_proj")))) perm = c->H;
             if (llama && (kind == 4 || (kind == 1 && strstr(T[i].hf, "k_proj")))) perm = c->KV;

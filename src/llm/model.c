@@ -398,11 +398,12 @@ static int load_tensors(it_llm_model *m, it_err *e) {
             W(ffn_post_norm, "post_ffw_norm.weight", D, 1, 1);
         }
         L->swa = h->n_swa > 0 && (h->swa_period <= 0 || l % h->swa_period < h->swa_period - 1);
-        if (fl & IT_ARCH_QKV_BIAS) {
-            W(bq, "attn_q.bias", q_dim, 1, 0);
-            W(bk, "attn_k.bias", kv_dim, 1, 0);
-            W(bv, "attn_v.bias", kv_dim, 1, 0);
-        }
+        /* attention biases: qwen2's always; any family's when the file has them (llama.cpp
+         * loads them as optional for llama too: HF's attention_bias) */
+        W(bq, "attn_q.bias", q_dim, 1, 0);
+        W(bk, "attn_k.bias", kv_dim, 1, 0);
+        W(bv, "attn_v.bias", kv_dim, 1, 0);
+        W(bo, "attn_output.bias", D, 1, 0);
         if (fl & IT_ARCH_QK_NORM) {
             W(q_norm, "attn_q_norm.weight", h->head_dim, 1, 1);
             W(k_norm, "attn_k_norm.weight", h->head_dim, 1, 1);

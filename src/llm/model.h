@@ -85,7 +85,7 @@ typedef struct it_llm_hparams {
 } it_llm_hparams;
 
 typedef struct it_llm_layer {
-    it_llm_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, attn_post_norm;
+    it_llm_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, bo, q_norm, k_norm, attn_post_norm;
     it_llm_weight ffn_norm, w_gate, w_up, w_down, ffn_post_norm;
     int swa; /* 1: sliding-window attention (hparams.n_swa) on this layer */
 } it_llm_layer;

@@ -203,8 +203,11 @@ def forward(m, tokens, n_ctx, hidden=False, kv_q8=False):
             if arch == "llama":
                 wq, wk = unpermute(wq, H), unpermute(wk, KV)
             q, k, v = h @ wq.T, h @ wk.T, h @ W(p + "attn_v.weight").T
-        if arch == "qwen2":
-            q, k, v = q + W(p + "attn_q.bias"), k + W(p + "attn_k.bias"), v + W(p + "attn_v.bias")
+        if p + "attn_q.bias" in t:  # qwen2; llama with HF's attention_bias
+            bq, bk = W(p + "attn_q.bias"), W(p + "attn_k.bias")
+            if arch == "llama":
+                bq, bk = unpermute(bq, H), unpermute(bk, KV)
+            q, k, v = q + bq, k + bk, v + W(p + "attn_v.bias")
         q, k, v = q.reshape(T, H, hd), k.reshape(T, KV, hd), v.reshape(T, KV, hd)
         if arch in ("qwen3", "gemma3"):
             q = rms_norm(q, nw(p + "attn_q_norm.weight"), eps)
@@ -217,6 +220,8 @@ def forward(m, tokens, n_ctx, hidden=False, kv_q8=False):
             q, k, v = q8_0(q), q8_0(k), q8_0(v)
         a = attention(q, k, v, scale, window if local else 0, attn_cap)
         a = a @ W(p + "attn_output.weight").T
+        if p + "attn_output.bias" in t:
+            a = a + W(p + "attn_output.bias")
         if gemma:
             a = rms_norm(a, nw(p + "post_attention_norm.weight"), eps)
         x = x + a

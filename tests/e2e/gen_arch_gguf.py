@@ -142,9 +142,14 @@ def build(outdir, c):
             w.add_tensor(p + "attn_q.weight", g.w(wq))
             w.add_tensor(p + "attn_k.weight", g.w(wk))
             w.add_tensor(p + "attn_v.weight", g.w(wv))
-        if arch == "qwen2":
-            for n, d in (("q", H * hd), ("k", KV * hd), ("v", KV * hd)):
-                w.add_tensor(p + "attn_%s.bias" % n, g.vec(d, 0.0, 0.2))
+        if arch == "qwen2" or c.get("attn_bias"):
+            for n, d, nh in (("q", H * hd, H), ("k", KV * hd, KV), ("v", KV * hd, 0)):
+                b = g.vec(d, 0.0, 0.2)
+                if arch == "llama" and nh:  # the converter permutes q/k biases like their rows
+                    b = permute(b, nh)
+                w.add_tensor(p + "attn_%s.bias" % n, b)
+        if c.get("attn_bias"):  # HF llama's attention_bias: o_proj has one too
+            w.add_tensor(p + "attn_output.bias", g.vec(D, 0.0, 0.2))
         if arch in ("qwen3", "gemma3"):
             w.add_tensor(p + "attn_q_norm.weight", g.vec(hd))
             w.add_tensor(p + "attn_k_norm.weight", g.vec(hd))
@@ -173,6 +178,8 @@ MODELS = [
     dict(name="llama_swa", arch="llama", seed=2, dtype=F16, n_embd=64, n_layer=3, n_head=4, n_head_kv=2, n_ff=160,
          swa=8, peer_note="llama.cpp ignores llama.attention.sliding_window: equal only at positions < 8",
          peer_agree_upto=8),
+    dict(name="llama_bias", arch="llama", seed=9, dtype=F32, n_embd=128, n_layer=2, n_head=4, n_head_kv=2, n_ff=160,
+         attn_bias=True),
     dict(name="qwen2", arch="qwen2", seed=3, dtype=F32, n_embd=64, n_layer=2, n_head=4, n_head_kv=2, n_ff=128,
          rope_base=1000000.0, eps=1e-6, tied=True),
     dict(name="qwen3", arch="qwen3", seed=4, dtype=F16, n_embd=64, n_layer=2, n_head=4, n_head_kv=2, n_ff=128,
