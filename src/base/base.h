@@ -46,6 +46,16 @@ static inline int it_add_ok(int64_t a, int64_t b, int64_t *r) {
     return !__builtin_add_overflow(a, b, r);
 }
 static inline size_t it_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+/* A 64-bit hash finalizer (MurmurHash3's fmix64): every input bit reaches every output bit.
+ * Hash tables keyed by packed integers (BPE merges, KV prefix blocks) mix their keys with it. */
+static inline uint64_t it_hash_mix64(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
 
 /* ---- arena: bump allocation in 64-byte aligned chunks, freed all at once ---- */
 typedef struct it_arena_chunk it_arena_chunk;

@@ -224,19 +224,11 @@ int it_kv_seq_own(it_kv_cache *c, int s, int64_t from, int64_t to, it_err *e) {
 
 #define PREFIX_SEED 0x243F6A8885A308D3ull
 
-static uint64_t mix64(uint64_t h) {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
 
 /* hash of the prefix ending with this block: its parent's hash and its tokens */
 static uint64_t chain(uint64_t parent, const int32_t *t) {
-    uint64_t h = mix64(parent ^ 0x9E3779B97F4A7C15ull);
-    for (int i = 0; i < IT_KV_BLOCK; i++) h = mix64(h ^ (uint32_t)t[i]) + (uint64_t)i;
+    uint64_t h = it_hash_mix64(parent ^ 0x9E3779B97F4A7C15ull);
+    for (int i = 0; i < IT_KV_BLOCK; i++) h = it_hash_mix64(h ^ (uint32_t)t[i]) + (uint64_t)i;
     return h;
 }
 

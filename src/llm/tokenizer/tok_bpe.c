@@ -186,19 +186,11 @@ void tok_bpe_free(it_tokenizer *t) {
 
 /* ---------------------------------------------------------------- merges */
 
-static uint64_t bpe_mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
 
 static const tok_merge *bpe_find_merge(const it_tokenizer *t, int32_t l, int32_t r) {
     if (!t->merges) return NULL;
     uint64_t key = ((uint64_t)(uint32_t)l << 32) | (uint32_t)r;
-    size_t i = (size_t)bpe_mix(key) & t->merge_mask;
+    size_t i = (size_t)it_hash_mix64(key) & t->merge_mask;
     for (;;) {
         const tok_merge *m = &t->merges[i];
         if (m->key == UINT64_MAX) return NULL;
@@ -238,7 +230,7 @@ int tok_bpe_init(it_tokenizer *t, const it_vocab_desc *d, it_err *e) {
             int32_t l = tok_lookup(t, s, ln), rr = tok_lookup(t, sp + 1, rn);
             if (l < 0 || rr < 0) continue; /* such a pair can never form */
             uint64_t key = ((uint64_t)(uint32_t)l << 32) | (uint32_t)rr;
-            size_t i = (size_t)bpe_mix(key) & t->merge_mask;
+            size_t i = (size_t)it_hash_mix64(key) & t->merge_mask;
             while (t->merges[i].key != UINT64_MAX && t->merges[i].key != key) i = (i + 1) & t->merge_mask;
             if (t->merges[i].key == key) continue;
             int32_t res = -1;
