@@ -295,9 +295,12 @@ void it_qdot_kq16_ref(const uint16_t *kt, const float *q, int64_t hd, float *s) 
     }
 }
 
-void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t k = 0; k < hd; k++) out[k] = fmaf(p[i], it_f16_to_f32(v[i * stride + k]), out[k]);
+void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int64_t n, int64_t hd,
+                    float *out, int64_t ldo) {
+    for (int j = 0; j < nh; j++)
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < hd; k++)
+                out[j * ldo + k] = fmaf(p[j * ldp + i], it_f16_to_f32(v[i * stride + k]), out[j * ldo + k]);
 }
 
 void it_f16_store_ref(uint16_t *dst, int64_t stride, const float *x, int64_t n) {

@@ -69,6 +69,12 @@ typedef struct it_llm_ctx {
     uint64_t xq_serial[2], serial_ctr;
     float *tscratch;    /* [nthreads][tstride] */
     int64_t tstride;
+    /* A small model's batch of several sequences runs as one single-threaded forward pass
+     * per thread over a part of the sequences (forward.c): the contexts of the parts (their
+     * own activations, the cache shared) and the parts' output rows. */
+    struct it_llm_ctx **part;
+    float *part_out;
+    size_t part_out_cap;
 } it_llm_ctx;
 
 int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_ctx **out, it_err *e);

@@ -27,6 +27,9 @@
 
 /* ---------------------------------------------------------------- context */
 
+static int64_t attn_heads(const it_llm_ctx *c);
+static int64_t attn_scratch(const it_llm_hparams *h, int64_t n_ctx, int64_t heads);
+
 static int grow(it_llm_ctx *c, int64_t T, it_err *e) {
     if (T <= c->cap_t) return 0;
     const it_llm_hparams *h = &c->m->hp;
@@ -101,8 +104,7 @@ int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_
     c->nthreads = it_threadpool_size(c->tp);
     int64_t wide = h->n_embd > h->n_head * h->head_dim ? h->n_embd : h->n_head * h->head_dim;
     if (h->n_ff > wide) wide = h->n_ff;
-    /* attention: the scores, the output row, the query as Q8_0 activations (Q8_0 cache) */
-    int64_t att = d.n_ctx + IT_KV_BLOCK + h->head_dim + (it_qdot_act_bytes(IT_GGML_Q8_0, h->head_dim) + 64) / 4;
+    int64_t att = attn_scratch(h, d.n_ctx, attn_heads(c));
     c->tstride = (wide > att ? wide : att) + 16;
     c->tscratch = it_malloc((size_t)c->tstride * (size_t)c->nthreads * sizeof(float));
     if (!c->tscratch) { st = it_fail(e, INGOT_ERR_NOMEM, "out of memory"); goto fail; }
@@ -114,16 +116,26 @@ fail:
     return st;
 }
 
-void it_llm_ctx_free(it_llm_ctx *c) {
-    if (!c) return;
-    it_threadpool_free(c->tp);
-    it_kv_free(&c->kv);
-    float *bufs[] = {c->x, c->xn, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->rope, c->tscratch};
+/* The buffers a context owns besides its cache and pool (a part's context owns only these). */
+static void free_buffers(it_llm_ctx *c) {
+    float *bufs[] = {c->x, c->xn, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->rope, c->tscratch, c->part_out};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) it_free(bufs[i]);
     it_free(c->xq);
     it_free(c->xq1);
     it_free(c->xqt);
     free(c->xqt_key);
+    if (c->part) {
+        for (int i = 0; i < c->nthreads; i++)
+            if (c->part[i]) free_buffers(c->part[i]), free(c->part[i]);
+        free(c->part);
+    }
+}
+
+void it_llm_ctx_free(it_llm_ctx *c) {
+    if (!c) return;
+    it_threadpool_free(c->tp);
+    it_kv_free(&c->kv);
+    free_buffers(c);
     free(c);
 }
 
@@ -420,66 +432,93 @@ typedef struct attn_job {
     int64_t window; /* attend to the last `window` positions (this one included); 0: all */
 } attn_job;
 
+/* Query heads that one attention item computes together: with an f16 cache and heads of
+ * at most 16 dimensions, the query heads of a KV head (they read the same V rows, and the
+ * kernel overlaps their fma chains); else one. */
+static int64_t attn_heads(const it_llm_ctx *c) {
+    const it_llm_hparams *h = &c->m->hp;
+    return c->kv.f16 && h->head_dim <= 16 ? h->n_head / h->n_head_kv : 1;
+}
+
+/* Scratch floats per thread for attention: per head of an item the scores (whole blocks)
+ * and its output row, then the query as Q8_0 activations (Q8_0 cache). */
+static int64_t attn_scratch(const it_llm_hparams *h, int64_t n_ctx, int64_t heads) {
+    return heads * (n_ctx + 2 * IT_KV_BLOCK + h->head_dim) + (it_qdot_act_bytes(IT_GGML_Q8_0, h->head_dim) + 64) / 4;
+}
+
 static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
     const attn_job *j = arg;
     it_llm_ctx *c = j->c;
     const it_llm_hparams *h = &c->m->hp;
     const it_kv_cache *kv = &c->kv;
     const int64_t hd = h->head_dim, qd = h->n_head * hd, group = h->n_head / h->n_head_kv;
-    float *sc = c->tscratch + (size_t)tid * (size_t)c->tstride;
+    const int64_t nh = attn_heads(c), per_t = h->n_head / nh;
+    const int64_t ss = (kv->n_ctx + IT_KV_BLOCK - 1) / IT_KV_BLOCK * IT_KV_BLOCK + IT_KV_BLOCK; /* scores per head */
+    float *sc0 = c->tscratch + (size_t)tid * (size_t)c->tstride, *out0 = sc0 + nh * ss;
     for (int64_t i = i0; i < i1; i++) {
-        int64_t t = i / h->n_head, hh = i % h->n_head, g = hh / group;
-        int s = j->b->seq[t];
-        int64_t np = (int64_t)j->b->pos[t] + 1;
-        int64_t p0 = j->window > 0 && np > j->window ? np - j->window : 0;
-        const float *q = c->q + t * qd + hh * hd;
+        const int64_t t = i / per_t, h0 = i % per_t * nh, g = h0 / group;
+        const int s = j->b->seq[t];
+        const int64_t np = (int64_t)j->b->pos[t] + 1;
+        const int64_t p0 = j->window > 0 && np > j->window ? np - j->window : 0;
         const int64_t b0 = p0 / IT_KV_BLOCK, b1 = (np - 1) / IT_KV_BLOCK;
-        float *out = sc + (b1 + 1) * IT_KV_BLOCK; /* after the scores of whole blocks */
-        if (kv->q8) { /* q . k as integer dot products of Q8_0 rows, positions [p0, np) */
-            uint8_t *qq = (uint8_t *)(((uintptr_t)(out + hd) + 63) & ~(uintptr_t)63);
-            c->qt->quant_act(IT_GGML_Q8_0, q, hd, qq);
-            const int64_t hoff = g * (hd / 32) * 34;
-            for (int64_t p = p0; p < np; p++)
-                sc[p] = c->qt->q8_0((const uint8_t *)it_kv_entry(kv, kv->k, j->layer, s, p) + hoff, qq, hd);
-        }
-        /* q . k for whole blocks of 16 positions (K blocks are transposed) */
-        for (int64_t blk = b0; blk <= b1 && !kv->q8; blk++) {
-            const void *kb = it_kv_block(kv, kv->k, j->layer, s, blk * IT_KV_BLOCK);
-            float *sb = sc + blk * IT_KV_BLOCK;
-            if (kv->f16) {
-                c->qt->kq16_f16((const uint16_t *)kb + g * hd * IT_KV_BLOCK, q, hd, sb);
-            } else {
-                const float *kt = (const float *)kb + g * hd * IT_KV_BLOCK;
-                for (int jj = 0; jj < IT_KV_BLOCK; jj++) {
-                    float d = 0;
-                    for (int64_t k = 0; k < hd; k++) d += q[k] * kt[k * IT_KV_BLOCK + jj];
-                    sb[jj] = d;
+        float sum[IT_LLM_MAX_HEADS];
+        for (int64_t jh = 0; jh < nh; jh++) {
+            const float *q = c->q + t * qd + (h0 + jh) * hd;
+            float *sc = sc0 + jh * ss;
+            if (kv->q8) { /* q . k as integer dot products of Q8_0 rows, positions [p0, np) */
+                uint8_t *qq = (uint8_t *)(((uintptr_t)(out0 + nh * hd) + 63) & ~(uintptr_t)63);
+                c->qt->quant_act(IT_GGML_Q8_0, q, hd, qq);
+                const int64_t hoff = g * (hd / 32) * 34;
+                for (int64_t p = p0; p < np; p++)
+                    sc[p] = c->qt->q8_0((const uint8_t *)it_kv_entry(kv, kv->k, j->layer, s, p) + hoff, qq, hd);
+            }
+            /* q . k for whole blocks of 16 positions (K blocks are transposed) */
+            for (int64_t blk = b0; blk <= b1 && !kv->q8; blk++) {
+                const void *kb = it_kv_block(kv, kv->k, j->layer, s, blk * IT_KV_BLOCK);
+                float *sb = sc + blk * IT_KV_BLOCK;
+                if (kv->f16) {
+                    c->qt->kq16_f16((const uint16_t *)kb + g * hd * IT_KV_BLOCK, q, hd, sb);
+                } else {
+                    const float *kt = (const float *)kb + g * hd * IT_KV_BLOCK;
+                    for (int jj = 0; jj < IT_KV_BLOCK; jj++) {
+                        float d = 0;
+                        for (int64_t k = 0; k < hd; k++) d += q[k] * kt[k * IT_KV_BLOCK + jj];
+                        sb[jj] = d;
+                    }
                 }
             }
+            if (j->softcap > 0) {
+                for (int64_t p = p0; p < np; p++) sc[p] = j->softcap * tanhf(sc[p] * j->scale / j->softcap);
+                sum[jh] = c->qt->exp_sum(sc + p0, sc + p0, np - p0, 1.0f, c->qt->max_f32(sc + p0, np - p0));
+            } else { /* scale > 0: the largest scaled score is the scaled largest score */
+                sum[jh] = c->qt->exp_sum(sc + p0, sc + p0, np - p0, j->scale, c->qt->max_f32(sc + p0, np - p0) * j->scale);
+            }
         }
-        float sum;
-        if (j->softcap > 0) {
-            for (int64_t p = p0; p < np; p++) sc[p] = j->softcap * tanhf(sc[p] * j->scale / j->softcap);
-            sum = c->qt->exp_sum(sc + p0, sc + p0, np - p0, 1.0f, c->qt->max_f32(sc + p0, np - p0));
-        } else { /* scale > 0: the largest scaled score is the scaled largest score */
-            sum = c->qt->exp_sum(sc + p0, sc + p0, np - p0, j->scale, c->qt->max_f32(sc + p0, np - p0) * j->scale);
-        }
-        memset(out, 0, (size_t)hd * sizeof *out);
+        memset(out0, 0, (size_t)(nh * hd) * sizeof *out0);
         for (int64_t blk = b0; blk <= b1; blk++) { /* the block's positions in [p0, np), in order */
             int64_t a = blk * IT_KV_BLOCK > p0 ? blk * IT_KV_BLOCK : p0, z = (blk + 1) * IT_KV_BLOCK < np ? (blk + 1) * IT_KV_BLOCK : np;
             const void *vp = it_kv_entry(kv, kv->v, j->layer, s, a);
-            if (kv->f16) c->qt->pv_f16((const uint16_t *)vp + g * hd, kv->kv_dim, sc + a, z - a, hd, out);
-            else if (kv->q8)
-                c->qt->pv_q8_0((const uint8_t *)vp + g * (hd / 32) * 34, (int64_t)kv->row_bytes, sc + a, z - a, hd, out);
-            else
-                for (int64_t p = a; p < z; p++) {
-                    const float *vf = (const float *)vp + (p - a) * kv->kv_dim + g * hd;
-                    for (int64_t k = 0; k < hd; k++) out[k] += sc[p] * vf[k];
-                }
+            if (kv->f16) {
+                c->qt->pv_f16((const uint16_t *)vp + g * hd, kv->kv_dim, sc0 + a, ss, (int)nh, z - a, hd, out0, hd);
+                continue;
+            }
+            for (int64_t jh = 0; jh < nh; jh++) {
+                const float *sc = sc0 + jh * ss;
+                float *out = out0 + jh * hd;
+                if (kv->q8)
+                    c->qt->pv_q8_0((const uint8_t *)vp + g * (hd / 32) * 34, (int64_t)kv->row_bytes, sc + a, z - a, hd, out);
+                else
+                    for (int64_t p = a; p < z; p++) {
+                        const float *vf = (const float *)vp + (p - a) * kv->kv_dim + g * hd;
+                        for (int64_t k = 0; k < hd; k++) out[k] += sc[p] * vf[k];
+                    }
+            }
         }
-        float inv = 1.0f / sum;
-        float *dst = c->att + t * qd + hh * hd;
-        for (int64_t k = 0; k < hd; k++) dst[k] = out[k] * inv;
+        for (int64_t jh = 0; jh < nh; jh++) {
+            float inv = 1.0f / sum[jh];
+            float *dst = c->att + t * qd + (h0 + jh) * hd;
+            for (int64_t k = 0; k < hd; k++) dst[k] = out0[jh * hd + k] * inv;
+        }
     }
 }
 
@@ -637,8 +676,9 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
             }
         }
         attn_job aj = {c, b, l, scale, h->attn_softcap, L->swa ? h->n_swa : 0};
-        if (T * h->n_head == 1 || c->nthreads == 1) attn_items(&aj, 0, T * h->n_head, 0);
-        else it_parallel_for(c->tp, T * h->n_head, 1, attn_items, &aj);
+        const int64_t items = T * h->n_head / attn_heads(c);
+        if (items == 1 || c->nthreads == 1) attn_items(&aj, 0, items, 0);
+        else it_parallel_for(c->tp, items, 1, attn_items, &aj);
         xq = 0;
         matmul(c, &L->wo, c->att, qd, T, c->xn, wide, &xq);
         if (L->bo.data) {
@@ -693,10 +733,148 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
     return 0;
 }
 
+/* ---------------------------------------------------------------- sequence-parallel parts
+ *
+ * A small model (every matrix together in a few MiB: each core keeps all of them in its
+ * cache) makes products too short to share between threads at every layer: a step of 16
+ * decode tokens of stories260K spent as long in 2 threads as in 1. Such a batch of several
+ * sequences instead splits by sequence into one part per thread, and each thread runs the
+ * whole forward pass of its part alone, with no synchronization until the end. A token's
+ * result is the same (its kernels do not depend on the batch it is in or on threads). */
+
+typedef struct seq_part {
+    it_llm_ctx *pc;
+    it_llm_batch b;
+    int32_t *token, *pos, *seq;
+    uint8_t *want;
+    int64_t n_out, out0; /* its output rows, written at part_out + out0 rows */
+    float *logits;
+    int st;
+    it_err err;
+} seq_part;
+
+/* The single-threaded context of part i (made on first use): the model, the kernels and
+ * (copied at each batch) the cache of c, its own activations and scratch. */
+static it_llm_ctx *part_ctx(it_llm_ctx *c, int i, it_err *e) {
+    if (!c->part && !(c->part = calloc((size_t)c->nthreads, sizeof *c->part)))
+        return it_fail(e, INGOT_ERR_NOMEM, "out of memory"), NULL;
+    if (!c->part[i]) {
+        it_llm_ctx *p = calloc(1, sizeof *p);
+        if (!p) return it_fail(e, INGOT_ERR_NOMEM, "out of memory"), NULL;
+        p->m = c->m, p->qt = c->qt, p->kt = c->kt, p->nthreads = 1, p->weights_cached = c->weights_cached;
+        p->tstride = c->tstride;
+        p->tscratch = it_malloc((size_t)p->tstride * sizeof(float));
+        if (!p->tscratch || grow(p, 1, e)) {
+            free_buffers(p);
+            free(p);
+            return it_fail(e, INGOT_ERR_NOMEM, "out of memory"), NULL;
+        }
+        c->part[i] = p;
+    }
+    c->part[i]->kv = c->kv;
+    return c->part[i];
+}
+
+static void run_parts(void *arg, int64_t i0, int64_t i1, int tid) {
+    (void)tid;
+    seq_part *p = arg;
+    for (int64_t i = i0; i < i1; i++)
+        if (p[i].b.n) p[i].st = forward(p[i].pc, &p[i].b, p[i].n_out, p[i].logits, &p[i].err);
+}
+
+static int cmp_load_desc(const void *a, const void *b) {
+    const int64_t *x = a, *y = b; /* pairs (tokens, sequence) */
+    return x[0] < y[0] ? 1 : x[0] > y[0] ? -1 : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Runs b in parts when that pays (returns 1 with *st set), else returns 0. */
+static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *logits, int *st, it_err *e) {
+    const int P = c->nthreads;
+    if (!c->weights_cached || P < 2 || b->n < 2 || b->n > IT_LLM_UBATCH) return 0;
+    const int64_t T = b->n;
+    /* tokens per sequence, then the sequences onto the least loaded part, largest first */
+    int64_t *cnt = calloc((size_t)c->kv.n_seq, sizeof *cnt);
+    int64_t *pairs = malloc((size_t)T * 2 * sizeof *pairs);
+    int64_t *load = calloc((size_t)P, sizeof *load);
+    int *part_of = malloc((size_t)c->kv.n_seq * sizeof *part_of);
+    seq_part *p = calloc((size_t)P, sizeof *p);
+    int32_t *ints = malloc((size_t)T * 3 * sizeof *ints);
+    uint8_t *want = malloc((size_t)T);
+    int ok = cnt && pairs && load && part_of && p && ints && want, np = 0;
+    for (int64_t t = 0; ok && t < T; t++) cnt[b->seq[t]]++;
+    for (int s = 0; ok && s < c->kv.n_seq; s++)
+        if (cnt[s]) pairs[2 * np] = cnt[s], pairs[2 * np + 1] = s, np++;
+    ok = ok && np >= 2;
+    if (ok) {
+        qsort(pairs, (size_t)np, 2 * sizeof *pairs, cmp_load_desc);
+        for (int i = 0; i < np; i++) {
+            int best = 0;
+            for (int k = 1; k < P; k++)
+                if (load[k] < load[best]) best = k;
+            load[best] += pairs[2 * i];
+            part_of[pairs[2 * i + 1]] = best;
+        }
+        /* worth it while the largest part is not much over an even share */
+        int64_t mx = 0;
+        for (int k = 0; k < P; k++) mx = load[k] > mx ? load[k] : mx;
+        ok = mx * P <= T + T / 4 + P;
+    }
+    const int64_t width = b->hidden ? c->m->hp.n_embd : c->m->hp.n_vocab;
+    if (ok && logits) { /* the parts' output rows, one after another */
+        size_t need = (size_t)n_out * (size_t)width * sizeof(float);
+        if (need > c->part_out_cap) {
+            it_free(c->part_out);
+            c->part_out = it_malloc(need);
+            c->part_out_cap = c->part_out ? need : 0;
+            ok = c->part_out != NULL;
+        }
+    }
+    if (ok) {
+        /* each part's tokens in batch order (a sequence's tokens stay in order in it) */
+        int64_t off = 0, out0 = 0;
+        for (int k = 0; k < P; k++) {
+            seq_part *q = &p[k];
+            if (!load[k]) continue;
+            q->token = ints + off, q->pos = ints + T + off, q->seq = ints + 2 * T + off, q->want = want + off;
+            int64_t n = 0, no = 0;
+            for (int64_t t = 0; t < T; t++) {
+                if (part_of[b->seq[t]] != k) continue;
+                q->token[n] = b->token[t], q->pos[n] = b->pos[t], q->seq[n] = b->seq[t];
+                q->want[n] = !b->logits || b->logits[t];
+                no += q->want[n++];
+            }
+            q->b = (it_llm_batch){n, q->token, q->pos, q->seq, q->want, b->hidden};
+            q->n_out = no;
+            q->out0 = out0;
+            q->logits = logits ? c->part_out + (size_t)out0 * (size_t)width : NULL;
+            off += n, out0 += no;
+            if (!(q->pc = part_ctx(c, k, e)) || grow(q->pc, n, e)) {
+                *st = INGOT_ERR_NOMEM;
+                goto done;
+            }
+        }
+        it_parallel_for(c->tp, P, 1, run_parts, p);
+        *st = 0;
+        for (int k = 0; k < P && !*st; k++)
+            if (p[k].st) *st = p[k].st, memcpy(e, &p[k].err, sizeof *e);
+        if (!*st && logits) /* the rows back in batch order */
+            for (int64_t t = 0, o = 0; t < T; t++) {
+                if (b->logits && !b->logits[t]) continue;
+                seq_part *q = &p[part_of[b->seq[t]]];
+                memcpy(logits + o++ * width, c->part_out + (size_t)(q->out0++) * (size_t)width,
+                       (size_t)width * sizeof(float));
+            }
+    }
+done:
+    free(cnt), free(pairs), free(load), free(part_of), free(p), free(ints), free(want);
+    return ok;
+}
+
 int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e) {
     int64_t n_out = 0;
     int st;
     if ((st = check_batch(c, b, &n_out, e))) return st; /* the whole batch's KV blocks, at once */
+    if (decode_parts(c, b, n_out, logits, &st, e)) return st;
     if (b->n <= IT_LLM_UBATCH) return forward(c, b, n_out, logits, e);
     /* larger batches run as consecutive sub-batches (a token's result does not depend on the
      * batch it is in): the activations are those of IT_LLM_UBATCH tokens, not of the batch */

@@ -834,7 +834,7 @@ static void quant_act_tiers(void **state) {
 static void attn_kernels_tiers(void **state) {
     (void)state;
     uint64_t s = 5;
-    static const int64_t hds[] = {64, 72, 128, 6};
+    static const int64_t hds[] = {64, 72, 128, 6, 8, 16};
     for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++) {
         const int64_t hd = hds[hi], n = 23, stride = hd + 24;
         uint16_t *kt = malloc((size_t)(hd * 16) * 2), *v = malloc((size_t)(n * stride) * 2);
@@ -852,7 +852,7 @@ static void attn_kernels_tiers(void **state) {
         }
         for (int64_t k = 0; k < hd; k++) o0[k] = frand(&s);
         memcpy(o1, o0, (size_t)hd * 4);
-        it_qdot_pv_ref(v, stride, p, n, hd, o0);
+        it_qdot_pv_ref(v, stride, p, 0, 1, n, hd, o0, 0);
         for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
             const it_qdot_table *t = it_qdot_for(isa);
             if (!t || !t->kq16_f16) continue;
@@ -860,13 +860,23 @@ static void attn_kernels_tiers(void **state) {
             assert_memory_equal(s0, s1, sizeof s0);
             float *o2 = malloc((size_t)hd * 4);
             memcpy(o2, o1, (size_t)hd * 4);
-            t->pv_f16(v, stride, p, n, hd, o2);
+            t->pv_f16(v, stride, p, 0, 1, n, hd, o2, 0);
             assert_memory_equal(o0, o2, (size_t)hd * 4);
             /* the same bits as n axpy_f16 calls (fused on the SIMD tiers) */
             memcpy(o2, o1, (size_t)hd * 4);
             for (int i = 0; i < n; i++) t->axpy_f16(o2, p[i], v + i * stride, hd);
             if (isa != IT_ISA_SCALAR) assert_memory_equal(o0, o2, (size_t)hd * 4);
             free(o2);
+            /* up to 6 query heads over the same rows: each head the bits of its own call */
+            for (int nh = 1; nh <= 6; nh++) {
+                float pm[6 * 24], *om = malloc((size_t)(nh * hd) * 4), *oe = malloc((size_t)(nh * hd) * 4);
+                for (int i = 0; i < nh * 24; i++) pm[i] = frand(&s) * 0.5f + 0.5f;
+                for (int64_t k = 0; k < nh * hd; k++) om[k] = oe[k] = frand(&s);
+                t->pv_f16(v, stride, pm, 24, nh, n, hd, om, hd);
+                for (int jh = 0; jh < nh; jh++) it_qdot_pv_ref(v, stride, pm + jh * 24, 0, 1, n, hd, oe + jh * hd, 0);
+                assert_memory_equal(om, oe, (size_t)(nh * hd) * 4);
+                free(om), free(oe);
+            }
         }
         if (hd % 32 == 0) { /* Q8_0 rows: every tier the reference's bits */
             const int64_t rb = hd / 32 * 34 + 6;

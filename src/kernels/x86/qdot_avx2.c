@@ -250,7 +250,7 @@ static void kq16_f16(const uint16_t *kt, const float *q, int64_t hd, float *s) {
     }
 }
 
-static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
+static void pv_one(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
     int64_t k = 0;
     for (; k + 32 <= hd; k += 32) {
         __m256 o0 = _mm256_loadu_ps(out + k), o1 = _mm256_loadu_ps(out + k + 8), o2 = _mm256_loadu_ps(out + k + 16),
@@ -275,6 +275,11 @@ static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n,
     }
     for (; k < hd; k++)
         for (int64_t i = 0; i < n; i++) out[k] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(p[i]), _mm_set_ss(half(v[i * stride + k])), _mm_set_ss(out[k])));
+}
+
+static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int64_t n, int64_t hd,
+                   float *out, int64_t ldo) {
+    for (int j = 0; j < nh; j++) pv_one(v, stride, p + j * ldp, n, hd, out + j * ldo);
 }
 
 /* ---- softmax and gate pieces ---- */

@@ -185,6 +185,38 @@ static inline __mmask16 chunk_mask(int64_t n, int64_t i) {
     return n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
 }
 
+/* The horizontal sum of the products below, in one fixed order: lanes i + (i + 8), then
+ * those pairs i + (i + 4), then (0 + 2) + (1 + 3). sum4x4 computes sixteen such sums at
+ * once with the same adds. */
+static inline float hsum16(__m512 v) {
+    const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+/* in[m][k] (m, k < 4) -> lane 4 * k + m of the result holds hsum16(in[m][k]): the same
+ * adds of the same pairs, sixteen sums in 15 vector adds. */
+static inline __attribute__((always_inline)) __m512 sum4x4(const __m512 in[4][4]) {
+    __m512 q[4], r[2];
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; m++) {
+        /* halves of 256: [A.lo | B.lo] + [A.hi | B.hi] -> per vector i + (i + 8) */
+        const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(in[m][0], in[m][1], 0x44),
+                                        _mm512_shuffle_f32x4(in[m][0], in[m][1], 0xEE));
+        const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(in[m][2], in[m][3], 0x44),
+                                        _mm512_shuffle_f32x4(in[m][2], in[m][3], 0xEE));
+        /* halves of 128: lane k of q[m] holds vector k's four pair sums p_i + p_(i+4) */
+        q[m] = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) /* (0 + 2), (1 + 3) of two m's per lane */
+        r[h] = _mm512_add_ps(_mm512_shuffle_ps(q[2 * h], q[2 * h + 1], 0x44),
+                             _mm512_shuffle_ps(q[2 * h], q[2 * h + 1], 0xEE));
+    /* then their sum: [m0, m1, m2, m3] per lane */
+    return _mm512_add_ps(_mm512_shuffle_ps(r[0], r[1], 0x88), _mm512_shuffle_ps(r[0], r[1], 0xDD));
+}
+
 static inline __attribute__((always_inline)) float dot_w(const void *a, const float *b, int64_t n, const int W16) {
     __m512 s = _mm512_setzero_ps();
     int64_t i = 0;
@@ -193,7 +225,7 @@ static inline __attribute__((always_inline)) float dot_w(const void *a, const fl
         const __mmask16 m = chunk_mask(n, i);
         s = _mm512_fmadd_ps(load_w(a, i, m, W16), _mm512_maskz_loadu_ps(m, b + i), s);
     }
-    return _mm512_reduce_add_ps(s);
+    return hsum16(s);
 }
 
 static float dot_f16(const uint16_t *a, const float *b, int64_t n) { return dot_w(a, b, n, 1); }
@@ -236,10 +268,26 @@ static inline __attribute__((always_inline)) void tile_k(const void *a, int64_t 
             for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
         }
     }
+    if (NR == 4 && NT >= 3) { /* sixteen sums at a time: lane 4 * t + r */
+        __m512 in[4][4];
+        const __m512 z = _mm512_setzero_ps();
+#pragma GCC unroll 2
+        for (int t0 = 0; t0 < NT; t0 += 4) {
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) in[r][k] = t0 + k < NT ? acc[r][t0 + k] : z;
+            const __m512 sums = sum4x4(in);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++)
+                if (t0 + k < NT) _mm_storeu_ps(y + (t0 + k) * ldy, _mm512_extractf32x4_ps(sums, k));
+        }
+        return;
+    }
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++)
 #pragma GCC unroll 6
-        for (int t = 0; t < NT; t++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum16(acc[r][t]);
 }
 
 /* one function per row count and weight type, the token count dispatched to a constant */
@@ -297,7 +345,7 @@ static void kq16_f16(const uint16_t *kt, const float *q, int64_t hd, float *s) {
     _mm512_storeu_ps(s, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
-static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
+static void pv_one(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
     int64_t k = 0;
     for (; k + 64 <= hd; k += 64) { /* 64 outputs in registers across all n rows */
         __m512 o0 = _mm512_loadu_ps(out + k), o1 = _mm512_loadu_ps(out + k + 16), o2 = _mm512_loadu_ps(out + k + 32),
@@ -321,6 +369,40 @@ static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t n,
         for (int64_t i = 0; i < n; i++)
             o = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v + i * stride + k)), o);
         _mm512_mask_storeu_ps(out + k, m, o);
+    }
+}
+
+/* Heads of at most 16 dimensions: one masked vector per head, so one head is a chain of
+ * dependent fmas (latency-bound); up to four heads advance together over each row. */
+static inline __attribute__((always_inline)) void pv_small(const uint16_t *v, int64_t stride, const float *p,
+                                                           int64_t ldp, const int NH, int64_t n, __mmask16 m,
+                                                           float *out, int64_t ldo) {
+    __m512 o[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < NH; j++) o[j] = _mm512_maskz_loadu_ps(m, out + j * ldo);
+    for (int64_t i = 0; i < n; i++) {
+        const __m512 vi = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v + i * stride));
+#pragma GCC unroll 4
+        for (int j = 0; j < NH; j++) o[j] = _mm512_fmadd_ps(_mm512_set1_ps(p[j * ldp + i]), vi, o[j]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < NH; j++) _mm512_mask_storeu_ps(out + j * ldo, m, o[j]);
+}
+
+static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int64_t n, int64_t hd,
+                   float *out, int64_t ldo) {
+    if (hd > 16) {
+        for (int j = 0; j < nh; j++) pv_one(v, stride, p + j * ldp, n, hd, out + j * ldo);
+        return;
+    }
+    const __mmask16 m = (__mmask16)((1u << hd) - 1);
+    int j = 0;
+    for (; j + 4 <= nh; j += 4) pv_small(v, stride, p + j * ldp, ldp, 4, n, m, out + j * ldo, ldo);
+    switch (nh - j) {
+    case 3: pv_small(v, stride, p + j * ldp, ldp, 3, n, m, out + j * ldo, ldo); break;
+    case 2: pv_small(v, stride, p + j * ldp, ldp, 2, n, m, out + j * ldo, ldo); break;
+    case 1: pv_small(v, stride, p + j * ldp, ldp, 1, n, m, out + j * ldo, ldo); break;
+    default: break;
     }
 }
 
