@@ -13,9 +13,33 @@
 #include "tensor/quant.h"
 #include "tensor/tensor.h"
 
+/* One block of activations the way ggml's x86 builds quantize them (which llama.cpp uses
+ * on these machines): d = amax / 127 stored as f16, each x * (127 / amax) rounded to
+ * nearest even; Q8_1's s = f16(d * sum of the quants) with d before its rounding. (The
+ * weight quantizer, it_quant_row, is ggml's reference: x / d rounded half away from zero;
+ * the two differ only on ties.) */
+static void act_block(uint32_t act, const float *x, void *blk) {
+    float amax = 0;
+    for (int j = 0; j < IT_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    int8_t *qs = act == IT_GGML_Q8_1 ? ((it_block_q8_1 *)blk)->qs : ((it_block_q8_0 *)blk)->qs;
+    int32_t sum = 0;
+    for (int j = 0; j < IT_QK; j++) {
+        qs[j] = (int8_t)lrintf(x[j] * id); /* the default rounding: to nearest even */
+        sum += qs[j];
+    }
+    if (act == IT_GGML_Q8_1) {
+        ((it_block_q8_1 *)blk)->d = it_f32_to_f16(d);
+        ((it_block_q8_1 *)blk)->s = it_f32_to_f16((float)sum * d);
+    } else {
+        ((it_block_q8_0 *)blk)->d = it_f32_to_f16(d);
+    }
+}
+
 void it_qdot_quant_act(uint32_t act, const float *x, int64_t n, void *row) {
-    it_quant_row(act, x, row, n);
     const int64_t nb = n / IT_QK;
+    for (int64_t i = 0; i < nb; i++)
+        act_block(act, x + i * IT_QK, (char *)row + i * (act == IT_GGML_Q8_1 ? sizeof(it_block_q8_1) : sizeof(it_block_q8_0)));
     float *d = (float *)((char *)row + it_qdot_act_scales_off(act, n)), *s = d + nb, *q = s + nb;
     for (int64_t i = 0; i < nb; i++) {
         const int8_t *qs;

@@ -99,8 +99,10 @@ const it_qdot_table *it_qdot(void);
  * AVX-512 tier needs AVX-512 VNNI. */
 const it_qdot_table *it_qdot_for(int isa);
 
-/* Activation rows: act is IT_GGML_Q8_0 or IT_GGML_Q8_1 (ggml's reference quantization;
- * the blocks equal it_quant_row's). Bytes of a row (a multiple of 32): */
+/* Activation rows: act is IT_GGML_Q8_0 or IT_GGML_Q8_1, quantized as ggml's x86 builds do
+ * (x * (127 / amax) rounded to nearest even: llama.cpp's activation bytes on these machines;
+ * it_quant_row, ggml's reference, divides by d and rounds ties away from zero). Bytes of a
+ * row (a multiple of 32): */
 static inline int64_t it_qdot_act_scales_off(uint32_t act, int64_t n) {
     return (n / IT_QK * (act == IT_GGML_Q8_1 ? 36 : 34) + 31) & ~(int64_t)31;
 }

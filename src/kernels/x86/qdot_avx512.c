@@ -414,24 +414,20 @@ static void quant_act(uint32_t act, const float *x, int64_t n, void *row) {
     const int q81 = act == IT_GGML_Q8_1;
     const size_t bsz = q81 ? 36 : 34, qo = q81 ? 4 : 2;
     float *fd = (float *)(void *)((char *)row + it_qdot_act_scales_off(act, n)), *fs = fd + nb, *fq = fs + nb;
-    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff)), half_ = _mm512_set1_ps(0.5f),
-                 mhalf = _mm512_set1_ps(-0.5f);
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     for (int64_t i = 0; i < nb; i++) {
         uint8_t *b = (uint8_t *)row + (size_t)i * bsz;
         __m512 v0 = _mm512_loadu_ps(x + i * 32), v1 = _mm512_loadu_ps(x + i * 32 + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, absm), _mm512_and_ps(v1, absm)));
-        const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+        const float d = amax / 127, id = amax != 0.0f ? 127.0f / amax : 0.0f;
         /* F16C conversions round to nearest even like it_f32_to_f16 (the values are finite) */
         const uint16_t hd = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         memcpy(b, &hd, 2);
         __m512 vid = _mm512_set1_ps(id);
         __m512i qsum = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++) {
-            __m512 v = _mm512_mul_ps(h ? v1 : v0, vid);
-            __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), f = _mm512_sub_ps(v, t);
-            __m512i q = _mm512_cvttps_epi32(t);
-            q = _mm512_mask_add_epi32(q, _mm512_cmp_ps_mask(f, half_, _CMP_GE_OQ), q, _mm512_set1_epi32(1));
-            q = _mm512_mask_sub_epi32(q, _mm512_cmp_ps_mask(f, mhalf, _CMP_LE_OQ), q, _mm512_set1_epi32(1));
+            const __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(h ? v1 : v0, vid),
+                                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
             _mm_storeu_si128((__m128i *)(void *)(b + qo + 16 * h), _mm512_cvtepi32_epi8(q));
             qsum = _mm512_add_epi32(qsum, q);
         }
