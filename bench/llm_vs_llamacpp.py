@@ -97,6 +97,7 @@ int main(int argc, char **argv) {
     for (char *s = argv[4]; *s && n < 4096;) { ids[n] = (int32_t)strtol(s, &s, 10); pos[n] = (int32_t)n; n++; if (*s == ',') s++; }
     ingot_llm_ctx_params cp; ingot_llm_ctx_params_default(&cp);
     cp.n_threads = atoi(argv[3]); cp.n_ctx = 512;
+    if (argc > 5) cp.numerics = ingot_llm_numerics_from_name(argv[5]);
     ingot_llm_ctx *c = NULL;
     if (ingot_llm_ctx_create(m, &cp, &c, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
     float *lg = malloc(sizeof(float) * (size_t)info.n_vocab * n);
@@ -240,8 +241,12 @@ def ll_load(path, threads, n_ctx, logits_all=False):
 
 # ---------------------------------------------------------------- ingot helpers
 
+NUMERICS = "default"  # --numerics
+
+
 def ingot_generate(path, prompt, n, threads):
-    r = sh([INGOT, "generate", "-m", path, "-p", prompt, "-n", str(n), "--temp", "0", "-t", str(threads)])
+    r = sh([INGOT, "generate", "-m", path, "-p", prompt, "-n", str(n), "--temp", "0", "-t", str(threads),
+            "--numerics", NUMERICS])
     out = r.stdout
     pb = prompt.encode()
     if not out.startswith(pb):
@@ -327,7 +332,7 @@ def build_dump(tmp, name="dump", text=None):
 
 def ingot_logits(exe, tmp, path, toks, threads):
     out = os.path.join(tmp, "logits.bin")
-    sh([exe, path, out, str(threads), ",".join(str(t) for t in toks)])
+    sh([exe, path, out, str(threads), ",".join(str(t) for t in toks), NUMERICS])
     a = np.fromfile(out, dtype=np.int32, count=2)
     return np.fromfile(out, dtype=np.float32, offset=8).reshape(int(a[0]), int(a[1]))
 
@@ -345,6 +350,8 @@ def main():
     ap.add_argument("--no-bench", action="store_true")
     ap.add_argument("--no-ttft", action="store_true")
     ap.add_argument("--verbose", action="store_true", help="print both continuations")
+    ap.add_argument("--numerics", default="default", choices=["default", "llamacpp"],
+                    help="ingot's arithmetic for the agreement and logits checks (--numerics of ingot generate)")
     ap.add_argument("--ll-bench", nargs=5, metavar=("MODEL", "THREADS", "PP", "TG", "REPS"),
                     help="(internal) run llama.cpp's bench in this process and print JSON")
     args = ap.parse_args()
@@ -357,6 +364,8 @@ def main():
         pp, tg = ll_bench(llm, llm.n_vocab(), int(n_p), int(n_g), int(reps))
         print(json.dumps({"pp": pp, "tg": tg, "rss": vm_hwm()}))
         return
+    global NUMERICS
+    NUMERICS = args.numerics
     threads = [int(t) for t in args.threads.split(",")]
     if not os.path.exists(INGOT):
         sys.exit("build ingot first: cmake --build build -j2")

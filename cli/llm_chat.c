@@ -20,7 +20,7 @@
 
 static int chat_usage(FILE *f) {
     fprintf(f, "usage: ingot chat -m MODEL [-t THREADS] [--temp T] [-n N] [--system TEXT] [-c N_CTX] [--seed S]\n"
-               "                 [--kv-type f16|q8_0|f32]\n"
+               "                 [--kv-type f16|q8_0|f32] [--numerics default|llamacpp]\n"
                "Type a message and press enter; /exit or end of input (Ctrl-D) quits.\n"
                "-n: most tokens per reply (default 512); --temp 0 is greedy (default 0.8).\n");
     return 2;
@@ -88,7 +88,7 @@ int cmd_chat(int argc, char **argv) {
     double temp = 0.8, v;
     long long seed = 0;
     int64_t n_ctx = 0;
-    int kv_type = INGOT_LLM_KV_F16;
+    int kv_type = INGOT_LLM_KV_F16, numerics = INGOT_LLM_NUMERICS_DEFAULT;
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return chat_usage(stdout), 0;
@@ -101,6 +101,7 @@ int cmd_chat(int argc, char **argv) {
         else if (!strcmp(a, "-c") && parse_num(val, &v)) n_ctx = (int64_t)v;
         else if (!strcmp(a, "--seed") && parse_num(val, &v)) seed = (long long)v;
         else if (!strcmp(a, "--kv-type") && ingot_llm_kv_type_from_name(val) >= 0) kv_type = ingot_llm_kv_type_from_name(val);
+        else if (!strcmp(a, "--numerics") && ingot_llm_numerics_from_name(val) >= 0) numerics = ingot_llm_numerics_from_name(val);
         else {
             fprintf(stderr, "ingot chat: bad or unknown option %s %s\n", a, val);
             return chat_usage(stderr);
@@ -120,7 +121,7 @@ int cmd_chat(int argc, char **argv) {
     }
     ingot_llm_ctx_params cp;
     ingot_llm_ctx_params_default(&cp);
-    cp.n_threads = threads, cp.n_ctx = n_ctx, cp.kv_type = kv_type;
+    cp.n_threads = threads, cp.n_ctx = n_ctx, cp.kv_type = kv_type, cp.numerics = numerics;
     if ((st = ingot_llm_ctx_create(m, &cp, &c, err, sizeof err))) {
         fprintf(stderr, "ingot chat: %s\n", err[0] ? err : ingot_status_str(st));
         goto out;

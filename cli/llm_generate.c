@@ -22,8 +22,10 @@ static int gen_usage(FILE *f) {
     fprintf(f, "usage: ingot generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
                "                      [--typical-p P] [--repeat-penalty R] [--seed S] [-t THREADS] [-c N_CTX]\n"
                "                      [--stop STR]... [--tokenizer TOK.bin] [--ignore-eos] [--kv-type f16|q8_0|f32]\n"
+               "                      [--numerics default|llamacpp]\n"
                "-c: context positions (default: the model's, at most 4096). --kv-type: KV cache entries\n"
-               "(default f16; q8_0 needs a head size that is a multiple of 32).\n"
+               "(default f16; q8_0 needs a head size that is a multiple of 32). --numerics llamacpp: the\n"
+               "arithmetic of llama.cpp's CPU backend, for logits equal to llama.cpp's (slower).\n"
                "MODEL: a GGUF file, or a llama2.c checkpoint with --tokenizer. --temp 0 is greedy.\n");
     return 2;
 }
@@ -69,6 +71,11 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--kv-type") && has) {
             if ((cp.kv_type = ingot_llm_kv_type_from_name(argv[++i])) < 0) {
                 fprintf(stderr, "ingot generate: --kv-type must be f16, q8_0 or f32, not '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--numerics") && has) {
+            if ((cp.numerics = ingot_llm_numerics_from_name(argv[++i])) < 0) {
+                fprintf(stderr, "ingot generate: --numerics must be default or llamacpp, not '%s'\n", argv[i]);
                 return 2;
             }
         } else if (has && parse_num(argv[i + 1], &v) &&
@@ -133,7 +140,7 @@ int cmd_generate(int argc, char **argv) {
 
 static int bench_usage(FILE *f) {
     fprintf(f, "usage: ingot bench -m MODEL.gguf [-t THREADS] [-p 512] [-n 128] [--reps R] [--json]\n"
-               "                   [--kv-type f16|q8_0|f32]\n"
+               "                   [--kv-type f16|q8_0|f32] [--numerics default|llamacpp]\n"
                "                   [--tokenizer TOK.bin (llama2.c .bin models)]\n");
     return 2;
 }
@@ -193,7 +200,7 @@ static int bench_run(ingot_llm_ctx *c, int64_t n_vocab, int n_p, int n_g, float 
 
 int cmd_llm_bench(int argc, char **argv) {
     const char *model = NULL, *tok = NULL;
-    int threads = 0, n_p = 512, n_g = 128, reps = 5, json = 0, kv_type = INGOT_LLM_KV_F16;
+    int threads = 0, n_p = 512, n_g = 128, reps = 5, json = 0, kv_type = INGOT_LLM_KV_F16, numerics = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -208,6 +215,11 @@ int cmd_llm_bench(int argc, char **argv) {
         else if (!strcmp(a, "--kv-type") && has) {
             if ((kv_type = ingot_llm_kv_type_from_name(argv[++i])) < 0) {
                 fprintf(stderr, "ingot bench: --kv-type must be f16, q8_0 or f32, not '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--numerics") && has) {
+            if ((numerics = ingot_llm_numerics_from_name(argv[++i])) < 0) {
+                fprintf(stderr, "ingot bench: --numerics must be default or llamacpp, not '%s'\n", argv[i]);
                 return 2;
             }
         }
@@ -234,6 +246,7 @@ int cmd_llm_bench(int argc, char **argv) {
     ingot_llm_ctx_params_default(&cp);
     cp.n_threads = threads;
     cp.kv_type = kv_type;
+    cp.numerics = numerics;
     cp.n_ctx = (n_p > n_g ? n_p : n_g) + 1;
     float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);

@@ -115,7 +115,20 @@ typedef struct ingot_llm_ctx_params {
                             the token prefix they end, for ingot_llm_seq_match_prefix */
     int kv_type;         /* INGOT_LLM_KV_F16 (0, the default), INGOT_LLM_KV_F32 or INGOT_LLM_KV_Q8_0
                             (half the memory of f16; the head size must be a multiple of 32) */
+    int numerics;        /* INGOT_LLM_NUMERICS_DEFAULT (0) or INGOT_LLM_NUMERICS_LLAMACPP */
 } ingot_llm_ctx_params;
+
+/* Arithmetic. DEFAULT: ingot's kernels; a token's logits do not depend on what else is in
+ * its batch or on how its prompt was split. LLAMACPP: the arithmetic of llama.cpp's CPU
+ * backend (ggml built for AVX-512, no flash attention) step for step, so that logits and
+ * greedy text equal llama.cpp's bit for bit on the same file: checked for llama-family
+ * models (SiLU, no logit soft-capping) with Q8_0, Q4_0 and Q4_1 weights; F16/F32 weights
+ * keep ingot's products. As in llama.cpp, attention then sums in one order for a batch of
+ * one token and in another for larger batches. Slower; needs the f16 KV cache. */
+#define INGOT_LLM_NUMERICS_DEFAULT 0
+#define INGOT_LLM_NUMERICS_LLAMACPP 1
+/* "default" or "llamacpp" to INGOT_LLM_NUMERICS_*; -1 for anything else. */
+int ingot_llm_numerics_from_name(const char *name);
 
 #define INGOT_LLM_KV_F16 0
 #define INGOT_LLM_KV_F32 1

@@ -125,6 +125,13 @@ int ingot_llm_is_eog(const ingot_llm *l, int32_t id) { return l && it_tok_is_eog
 
 /* ---------------------------------------------------------------- contexts */
 
+int ingot_llm_numerics_from_name(const char *name) {
+    if (!name) return -1;
+    if (!strcasecmp(name, "default")) return INGOT_LLM_NUMERICS_DEFAULT;
+    if (!strcasecmp(name, "llamacpp") || !strcasecmp(name, "llama.cpp")) return INGOT_LLM_NUMERICS_LLAMACPP;
+    return -1;
+}
+
 int ingot_llm_kv_type_from_name(const char *name) {
     if (!name) return -1;
     if (!strcasecmp(name, "f16")) return INGOT_LLM_KV_F16;
@@ -191,7 +198,12 @@ ingot_status ingot_llm_ctx_create(const ingot_llm *l, const ingot_llm_ctx_params
         return finish(it_fail(&e, INGOT_ERR_INVALID_ARG, "unknown KV cache type %d", d.kv_type), &e, err, errlen);
     }
     const int kvt = d.kv_f32 || d.kv_type == INGOT_LLM_KV_F32 ? IT_KV_F32 : d.kv_type == INGOT_LLM_KV_Q8_0 ? IT_KV_Q8_0 : IT_KV_F16;
-    it_llm_ctx_params cp = {d.n_ctx, d.n_seq, d.n_threads, kvt, d.n_kv_blocks};
+    if (d.numerics != INGOT_LLM_NUMERICS_DEFAULT && d.numerics != INGOT_LLM_NUMERICS_LLAMACPP) {
+        free(c);
+        return finish(it_fail(&e, INGOT_ERR_INVALID_ARG, "unknown numerics %d", d.numerics), &e, err, errlen);
+    }
+    it_llm_ctx_params cp = {d.n_ctx, d.n_seq, d.n_threads, kvt, d.n_kv_blocks,
+                            d.numerics == INGOT_LLM_NUMERICS_LLAMACPP ? IT_LLM_NUMERICS_GGML : IT_LLM_NUMERICS_DEFAULT};
     int st = it_llm_ctx_create(l->m, &cp, &c->c, &e);
     if (!st && d.prefix_cache) st = it_kv_prefix_enable(&c->c->kv, &e);
     if (!st) {

@@ -33,7 +33,19 @@ typedef struct it_llm_ctx_params {
     int n_threads;     /* 0: all cores */
     int kv_type;       /* IT_KV_F16 (the default), IT_KV_F32, IT_KV_Q8_0 */
     int64_t n_blocks;  /* KV pool blocks; 0: n_seq full contexts */
+    int numerics;      /* IT_LLM_NUMERICS_* */
 } it_llm_ctx_params;
+
+/* IT_LLM_NUMERICS_GGML: the arithmetic of llama.cpp's CPU backend (ggml's AVX-512 build,
+ * without flash attention) instead of ingot's own kernels, so that a sequence's logits are
+ * bit for bit llama.cpp's: quantized weights (Q8_0, Q4_0, Q4_1) through the row kernels
+ * (ggml's lane sums) instead of the packed groups, RMSNorm summed in order, SiLU and softmax
+ * with ggml's exp, RoPE angles by ggml's running product, and attention over the f16 cache
+ * with q and the probabilities rounded to f16 and ggml's summation orders, which differ
+ * between a batch of one token (decode) and of several (prompt): in this mode a token's
+ * result depends on the size of its batch, as in llama.cpp. Needs the f16 KV cache. */
+#define IT_LLM_NUMERICS_DEFAULT 0
+#define IT_LLM_NUMERICS_GGML 1
 
 typedef struct it_llm_batch {
     int64_t n;
@@ -65,6 +77,7 @@ typedef struct it_llm_ctx {
     uint8_t *xqt;
     size_t xqt_stride;
     int weights_cached; /* every matrix together fits a few MiB: they stay in cache between tokens */
+    int ggml;           /* IT_LLM_NUMERICS_GGML */
     uint64_t *xqt_key;
     uint64_t xq_serial[2], serial_ctr;
     float *tscratch;    /* [nthreads][tstride] */

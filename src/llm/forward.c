@@ -66,7 +66,7 @@ static int grow(it_llm_ctx *c, int64_t T, it_err *e) {
 }
 
 int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_ctx **out, it_err *e) {
-    it_llm_ctx_params d = {0, 1, 0, IT_KV_F16, 0};
+    it_llm_ctx_params d = {0, 1, 0, IT_KV_F16, 0, IT_LLM_NUMERICS_DEFAULT};
     if (p) d = *p;
     *out = NULL;
     if (d.n_ctx <= 0) d.n_ctx = m->hp.n_ctx_train;
@@ -92,6 +92,11 @@ int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_
     c->kt = it_kernels();
     int st;
     const it_llm_hparams *h = &m->hp;
+    c->ggml = d.numerics == IT_LLM_NUMERICS_GGML;
+    if (c->ggml && d.kv_type != IT_KV_F16) {
+        st = it_fail(e, INGOT_ERR_UNSUPPORTED, "llama.cpp numerics need the f16 KV cache");
+        goto fail;
+    }
     if (d.kv_type == IT_KV_Q8_0 && h->head_dim % 32) {
         st = it_fail(e, INGOT_ERR_UNSUPPORTED, "a Q8_0 KV cache needs a head size that is a multiple of 32; this model's is %lld",
                      (long long)h->head_dim);
@@ -105,6 +110,11 @@ int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_
     int64_t wide = h->n_embd > h->n_head * h->head_dim ? h->n_embd : h->n_head * h->head_dim;
     if (h->n_ff > wide) wide = h->n_ff;
     int64_t att = attn_scratch(h, d.n_ctx, attn_heads(c));
+    if (c->ggml) { /* attn_ggml: scores and probabilities of the cells, q, a K column, 64 PV lanes
+                      per dimension and a double per dimension */
+        const int64_t need = 2 * (d.n_ctx + 256) + 2 * h->head_dim + 64 * h->head_dim + 2 + 2 * h->head_dim;
+        if (att < need) att = need;
+    }
     c->tstride = (wide > att ? wide : att) + 16;
     c->tscratch = it_malloc((size_t)c->tstride * (size_t)c->nthreads * sizeof(float));
     if (!c->tscratch) { st = it_fail(e, INGOT_ERR_NOMEM, "out of memory"); goto fail; }
@@ -301,7 +311,7 @@ static void matmul(it_llm_ctx *c, const it_llm_weight *w, const float *x, int64_
                    int64_t ldy, int *xq_ready) {
     uint32_t act;
     mm_job j = {c, w, x, ldx, NULL, 0, T, y, ldy, NULL, NULL, NULL, 0, 0};
-    j.qf = qdot_for(c, w->type, &act, &j.qf4, w->packed ? &j.pf : NULL);
+    j.qf = qdot_for(c, w->type, &act, &j.qf4, w->packed && !c->ggml ? &j.pf : NULL);
     if (j.pf && priv_rows(c, T, w)) {
         j.act = act;
         j.xq_rb = it_qdot_act_bytes(act, w->n_in);
@@ -356,7 +366,7 @@ static void matmul_n(it_llm_ctx *c, int n, const it_llm_weight *const *ws, const
     for (int k = 0; k < n && ok; k++) {
         uint32_t act;
         mm_job j = {c, ws[k], x, ldx, NULL, 0, T, ys[k], ldys[k], NULL, NULL, NULL, 0, 0};
-        j.qf = qdot_for(c, ws[k]->type, &act, &j.qf4, ws[k]->packed ? &j.pf : NULL);
+        j.qf = qdot_for(c, ws[k]->type, &act, &j.qf4, ws[k]->packed && !c->ggml ? &j.pf : NULL);
         ok = j.pf && ws[k]->n_in == ws[0]->n_in && (k == 0 || act == act0);
         act0 = act;
         mm.j[k] = j;
@@ -390,19 +400,19 @@ static const float *vec_f32(const it_llm_weight *w, float *tmp) {
     return tmp;
 }
 
-static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps, int plus1) {
+static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps, int plus1, int in_order) {
     double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* eight running sums: vectorizable, a fixed order */
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
+    for (; i + 8 <= n && !in_order; i += 8)
         for (int k = 0; k < 8; k++) s[k] += (double)(x[i + k] * x[i + k]);
-    for (; i < n; i++) s[0] += (double)(x[i] * x[i]);
+    for (; i < n; i++) s[0] += (double)(x[i] * x[i]); /* (ggml's order) */
     const double ss = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * (plus1 ? 1.0f + w[i] : w[i]);
 }
 
 /* rotate n_heads heads of head_dim in v by the token's cos/sin table cs[n_rot/2][2] */
-static void rope(float *v, int64_t n_heads, int64_t hd, int64_t n_rot, int type, const float *cs) {
+static void rope(float *v, int64_t n_heads, int64_t hd, int64_t n_rot, int type, const float *cs, int ggml) {
     int64_t half = n_rot / 2;
     for (int64_t hh = 0; hh < n_heads; hh++) {
         float *p = v + hh * hd;
@@ -411,10 +421,87 @@ static void rope(float *v, int64_t n_heads, int64_t hd, int64_t n_rot, int type,
             float *a = type == IT_ROPE_NEOX ? p + i : p + 2 * i;
             float *b = type == IT_ROPE_NEOX ? p + i + half : p + 2 * i + 1;
             float x0 = *a, x1 = *b;
-            *a = x0 * c - x1 * s;
-            *b = x0 * s + x1 * c;
+            if (ggml) { /* the contraction gcc gives ggml's rotation */
+                const float t1 = x1 * s, t2 = x1 * c;
+                *a = fmaf(x0, c, -t1);
+                *b = fmaf(x0, s, t2);
+            } else {
+                *a = x0 * c - x1 * s;
+                *b = x0 * s + x1 * c;
+            }
         }
     }
+}
+
+/* ---- llama.cpp's numerics (IT_LLM_NUMERICS_GGML, context.h) ---- */
+
+/* The horizontal sum of 16 lanes in the order of ggml's AVX-512 reductions (gcc's
+ * _mm512_reduce_add_ps): i + (i + 8), then + (i + 4), then (0 + 2) + (1 + 3). */
+static inline __attribute__((always_inline)) float g_hsum16(const float *l) {
+    float p[8], q[4];
+    for (int i = 0; i < 8; i++) p[i] = l[i] + l[i + 8];
+    for (int i = 0; i < 4; i++) q[i] = p[i] + p[i + 4];
+    return (q[0] + q[2]) + (q[1] + q[3]);
+}
+
+/* exp as ggml's vector code computes it (its AVX-512 ggml_v_expf: the Arm optimized-routines
+ * polynomial, 2^n by scaling; 0 below about -104, inf above 88.4) */
+static inline __attribute__((always_inline)) float g_expf(float x) {
+    const float z = fmaf(x, 0x1.715476p+0f, 0x1.8p23f), n = z - 0x1.8p23f;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x)), u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                         fmaf(0x1.ffffecp-1f, b, 1.0f));
+    if (!(fabsf(n) <= 192)) return n > 0 ? INFINITY : 0.0f;
+    const int k = (int)n;
+    if (k > -126 && k < 128) { /* a power of two: the product is exact, as scaling is */
+        const uint32_t bits = (uint32_t)(k + 127) << 23;
+        float p2;
+        memcpy(&p2, &bits, 4);
+        return j * p2;
+    }
+    return ldexpf(j, k);
+}
+
+/* fmaf as an instruction where the CPU has one (the same result as the library call) */
+#define G_CLONES __attribute__((target_clones("fma", "default")))
+
+/* g = silu(g) * u over rows of n: ggml's swiglu (16 at a time with g_expf, the rest with expf) */
+G_CLONES static void silu_mul_ggml(float *g, const float *u, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *x = g + r * n;
+        const float *y = u + r * n;
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            for (int l = 0; l < 16; l++) x[i + l] = x[i + l] / (1.0f + g_expf(0.0f - x[i + l])) * y[i + l];
+        for (; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i])) * y[i];
+    }
+}
+
+/* An f16 dot product (both operands f16 values held as floats, n elements s_a / s_b
+ * apart) in the order of ggml's tinyBLAS (batches of 2+ tokens, n a multiple of 16): 16
+ * lanes of fmas over 16-element chunks, then g_hsum16 */
+static inline __attribute__((always_inline)) float g_dot_tb(const float *a, int64_t sa, const float *b, int64_t sb, int64_t n) {
+    float acc[16] = {0};
+    for (int64_t c = 0; c < n; c += 16)
+        for (int l = 0; l < 16; l++) acc[l] = fmaf(a[(c + l) * sa], b[(c + l) * sb], acc[l]);
+    return g_hsum16(acc);
+}
+
+/* ... and of ggml_vec_dot_f16 (one token): four 16-lane fma accumulators over 64-element
+ * chunks, (0 + 2) + (1 + 3), g_hsum16 into a double, the rest as float products added in
+ * double. Elements at or past `valid` are zero (skipped: they add nothing). */
+static inline __attribute__((always_inline)) float g_dot_vd(const float *a, int64_t sa, const float *b, int64_t sb, int64_t n, int64_t valid) {
+    const int64_t np = n & ~(int64_t)63;
+    float acc[4][16] = {{0}}, x0[16];
+    for (int64_t i = 0; i < np && i < valid; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 16; l++)
+                if (i + 16 * j + l < valid)
+                    acc[j][l] = fmaf(a[(i + 16 * j + l) * sa], b[(i + 16 * j + l) * sb], acc[j][l]);
+    for (int l = 0; l < 16; l++) x0[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    double s = g_hsum16(x0);
+    for (int64_t i = np; i < n && i < valid; i++) s += (double)(a[i * sa] * b[i * sb]);
+    return (float)s;
 }
 
 static float gelu(float x) {
@@ -446,6 +533,75 @@ static int64_t attn_scratch(const it_llm_hparams *h, int64_t n_ctx, int64_t head
     return heads * (n_ctx + 2 * IT_KV_BLOCK + h->head_dim) + (it_qdot_act_bytes(IT_GGML_Q8_0, h->head_dim) + 64) / 4;
 }
 
+static inline float f16r(float x) { return it_f16_to_f32(it_f32_to_f16(x)); }
+
+/* Attention of one (token, query head) as llama.cpp computes it without flash attention
+ * over its f16 cache: KQ = k . f16(q) (a matrix product of the cache's n_kv cells, padded
+ * to 256, and the batch), softmax(KQ * scale) with ggml's exp summed per 16 cells in
+ * double, f16(probabilities) . V. The products run in tinyBLAS order for a batch of 2+
+ * tokens and in ggml_vec_dot_f16's for one. */
+G_CLONES static void attn_ggml(const attn_job *j, int64_t t, int64_t hh, float *scr) {
+    it_llm_ctx *c = j->c;
+    const it_llm_hparams *h = &c->m->hp;
+    const it_kv_cache *kv = &c->kv;
+    const int64_t hd = h->head_dim, qd = h->n_head * hd, g = hh / (h->n_head / h->n_head_kv);
+    const int s = j->b->seq[t];
+    const int64_t np = (int64_t)j->b->pos[t] + 1;
+    const int64_t p0 = j->window > 0 && np > j->window ? np - j->window : 0;
+    const int64_t nkv = (kv->seq[s].len + 255) / 256 * 256; /* the cells llama.cpp attends over */
+    const int tb = j->b->n >= 2;
+    /* scratch: scores, probabilities (nkv each), q, a K column, then the PV accumulators */
+    float *wp = scr, *pr = scr + nkv, *qh = pr + nkv, *kk = qh + hd, *acc = kk + hd;
+    const float *q = c->q + t * qd + hh * hd;
+    for (int64_t d = 0; d < hd; d++) qh[d] = f16r(q[d]);
+    float mx = -INFINITY;
+    for (int64_t p = p0; p < np; p++) {
+        const uint16_t *kb = (const uint16_t *)it_kv_block(kv, kv->k, j->layer, s, p) + g * hd * IT_KV_BLOCK + p % IT_KV_BLOCK;
+        for (int64_t d = 0; d < hd; d++) kk[d] = it_f16_to_f32(kb[d * IT_KV_BLOCK]);
+        const float sc = tb && hd % 16 == 0 ? g_dot_tb(kk, 1, qh, 1, hd) : g_dot_vd(kk, 1, qh, 1, hd, hd);
+        wp[p] = sc * j->scale;
+        mx = wp[p] > mx ? wp[p] : mx;
+    }
+    double sum = 0;
+    for (int64_t c0 = p0 / 16 * 16; c0 < np; c0 += 16) {
+        float v[16];
+        for (int l = 0; l < 16; l++) v[l] = c0 + l >= p0 && c0 + l < np ? g_expf(wp[c0 + l] - mx) : 0.0f;
+        memcpy(pr + c0, v, sizeof v);
+        sum += (double)g_hsum16(v);
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t p = p0; p < np; p++) pr[p] = f16r(pr[p] * inv);
+    /* out[d] = the probabilities . V's column d: tinyBLAS keeps 16 lanes (position mod 16)
+     * of fma chains over the chunks of 16 cells; ggml_vec_dot_f16 four times 16 lanes over
+     * chunks of 64 and, past the last whole chunk of 64 of the nkv cells, float products
+     * summed in double. Positions are visited in order, each V row read once. */
+    const int64_t lanes = tb ? 16 : 64, np64 = nkv & ~(int64_t)63;
+    double *tail = (double *)(void *)(acc + hd * 64 + (hd * 64) % 2);
+    memset(acc, 0, (size_t)(hd * lanes) * sizeof *acc);
+    for (int64_t d = 0; d < hd; d++) tail[d] = 0;
+    for (int64_t p = p0; p < np; p++) {
+        const uint16_t *vr = (const uint16_t *)it_kv_entry(kv, kv->v, j->layer, s, p) + g * hd;
+        const float pp = pr[p];
+        if (!tb && p >= np64) {
+            for (int64_t d = 0; d < hd; d++) tail[d] += (double)(it_f16_to_f32(vr[d]) * pp);
+            continue;
+        }
+        const int64_t lane = tb ? p % 16 : p % 64; /* (vec_dot: accumulator p % 64 / 16, lane p % 16) */
+        for (int64_t d = 0; d < hd; d++) acc[d * lanes + lane] = fmaf(it_f16_to_f32(vr[d]), pp, acc[d * lanes + lane]);
+    }
+    float *dst = c->att + t * qd + hh * hd;
+    for (int64_t d = 0; d < hd; d++) {
+        const float *a = acc + d * lanes;
+        if (tb) {
+            dst[d] = g_hsum16(a);
+        } else {
+            float x0[16];
+            for (int l = 0; l < 16; l++) x0[l] = (a[l] + a[32 + l]) + (a[16 + l] + a[48 + l]);
+            dst[d] = (float)((double)g_hsum16(x0) + tail[d]);
+        }
+    }
+}
+
 static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
     const attn_job *j = arg;
     it_llm_ctx *c = j->c;
@@ -455,6 +611,11 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
     const int64_t nh = attn_heads(c), per_t = h->n_head / nh;
     const int64_t ss = (kv->n_ctx + IT_KV_BLOCK - 1) / IT_KV_BLOCK * IT_KV_BLOCK + IT_KV_BLOCK; /* scores per head */
     float *sc0 = c->tscratch + (size_t)tid * (size_t)c->tstride, *out0 = sc0 + nh * ss;
+    if (c->ggml && kv->f16 && j->softcap <= 0) {
+        for (int64_t i = i0; i < i1; i++)
+            for (int64_t jh = 0; jh < nh; jh++) attn_ggml(j, i / per_t, i % per_t * nh + jh, sc0);
+        return;
+    }
     for (int64_t i = i0; i < i1; i++) {
         const int64_t t = i / per_t, h0 = i % per_t * nh, g = h0 / group;
         const int s = j->b->seq[t];
@@ -530,7 +691,7 @@ static void post_norm(it_llm_ctx *c, const it_llm_weight *w, int64_t T, float *v
     const it_llm_hparams *h = &c->m->hp;
     const int64_t D = h->n_embd, qd = h->n_head * h->head_dim, wide = D > qd ? D : qd;
     const float *wf = vec_f32(w, vt);
-    for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->xn + t * wide, wf, D, h->norm_eps, h->norm_plus1);
+    for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->xn + t * wide, wf, D, h->norm_eps, h->norm_plus1, c->ggml);
 }
 
 static int check_batch(it_llm_ctx *c, const it_llm_batch *b, int64_t *n_out, it_err *e) {
@@ -600,6 +761,10 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
     const float *inv_g = m->rope_inv_freq_long && c->kv.n_ctx > h->rope_orig_ctx ? m->rope_inv_freq_long
                                                                                  : m->rope_inv_freq;
     const float *inv_s = m->rope_inv_freq_swa;
+    /* llama.cpp numerics: ggml's angles where the scaling is plain (none, linear, factors) */
+    const int ggml_theta = c->ggml && h->rope_scaling != IT_ROPE_SCALING_YARN && inv_g == m->rope_inv_freq;
+    const float theta_scale = powf(h->rope_theta, -2.0f / (float)(h->n_rot > 0 ? h->n_rot : 2));
+    const float freq_scale = h->rope_scaling == IT_ROPE_SCALING_LINEAR && h->rope_factor > 0 ? 1.0f / h->rope_factor : 1.0f;
 
     /* tied embeddings that were packed as the output matrix: rows come from the packed copy,
      * so the file's pages stay released (each lookup would fault in 64 KiB around its row) */
@@ -616,11 +781,20 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
         if (h->embd_scale != 1)
             for (int64_t i = 0; i < D; i++) c->x[t * D + i] *= h->embd_scale;
         float *cs = c->rope + t * 2 * rw;
-        for (int64_t i = 0; i < half; i++) {
-            float th = (float)b->pos[t] * inv_g[i];
-            cs[2 * i] = cosf(th) * m->rope_mscale;
-            cs[2 * i + 1] = sinf(th) * m->rope_mscale;
-        }
+        if (ggml_theta) { /* ggml's angles: a running product of base^(-2/n_rot), / factor */
+            float theta = (float)b->pos[t];
+            for (int64_t i = 0; i < half; i++) {
+                const float th = freq_scale * (m->rope_ff ? theta / m->rope_ff[i] : theta);
+                cs[2 * i] = cosf(th) * m->rope_mscale;
+                cs[2 * i + 1] = sinf(th) * m->rope_mscale;
+                theta *= theta_scale;
+            }
+        } else
+            for (int64_t i = 0; i < half; i++) {
+                float th = (float)b->pos[t] * inv_g[i];
+                cs[2 * i] = cosf(th) * m->rope_mscale;
+                cs[2 * i + 1] = sinf(th) * m->rope_mscale;
+            }
         for (int64_t i = 0; inv_s && i < half; i++) { /* no scaling on the local layers */
             float th = (float)b->pos[t] * inv_s[i];
             cs[rw + 2 * i] = cosf(th);
@@ -632,7 +806,7 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
     for (int64_t l = 0; l < h->n_layer; l++) {
         const it_llm_layer *L = &m->layers[l];
         const float *w = vec_f32(&L->attn_norm, vt);
-        for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->x + t * D, w, D, h->norm_eps, plus1);
+        for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->x + t * D, w, D, h->norm_eps, plus1, c->ggml);
         int xq = 0;
         {
             const it_llm_weight *ws[3] = {&L->wq, &L->wk, &L->wv};
@@ -651,16 +825,16 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
         }
         if (L->q_norm.data) {
             const float *qn = vec_f32(&L->q_norm, vt);
-            for (int64_t t = 0; t < T * h->n_head; t++) rmsnorm(c->q + t * hd, c->q + t * hd, qn, hd, h->norm_eps, plus1);
+            for (int64_t t = 0; t < T * h->n_head; t++) rmsnorm(c->q + t * hd, c->q + t * hd, qn, hd, h->norm_eps, plus1, c->ggml);
             const float *kn = vec_f32(&L->k_norm, vt);
             for (int64_t t = 0; t < T * h->n_head_kv; t++)
-                rmsnorm(c->k + t * hd, c->k + t * hd, kn, hd, h->norm_eps, plus1);
+                rmsnorm(c->k + t * hd, c->k + t * hd, kn, hd, h->norm_eps, plus1, c->ggml);
         }
         const int64_t cs_off = L->swa && inv_s ? rw : 0;
         for (int64_t t = 0; t < T; t++) {
             const float *cs = c->rope + t * 2 * rw + cs_off;
-            rope(c->q + t * qd, h->n_head, hd, h->n_rot, h->rope_type, cs);
-            rope(c->k + t * kvd, h->n_head_kv, hd, h->n_rot, h->rope_type, cs);
+            rope(c->q + t * qd, h->n_head, hd, h->n_rot, h->rope_type, cs, c->ggml);
+            rope(c->k + t * kvd, h->n_head_kv, hd, h->n_rot, h->rope_type, cs, c->ggml);
             void *kb = it_kv_block(&c->kv, c->kv.k, l, b->seq[t], b->pos[t]); /* transposed block */
             void *vp = it_kv_entry(&c->kv, c->kv.v, l, b->seq[t], b->pos[t]);
             const int64_t j16 = b->pos[t] % IT_KV_BLOCK;
@@ -691,7 +865,7 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
             for (int64_t i = 0; i < D; i++) c->x[t * D + i] += c->xn[t * wide + i];
 
         w = vec_f32(&L->ffn_norm, vt);
-        for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->x + t * D, w, D, h->norm_eps, plus1);
+        for (int64_t t = 0; t < T; t++) rmsnorm(c->xn + t * wide, c->x + t * D, w, D, h->norm_eps, plus1, c->ggml);
         /* the FFN in chunks of tokens: its two n_ff-wide buffers are the largest of a prompt
          * batch (a token's result does not depend on the chunk). The down product of a chunk
          * overwrites only that chunk's input rows. */
@@ -706,6 +880,8 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
             const int64_t nf = tc * h->n_ff;
             if (h->ffn_act == IT_FFN_GELU)
                 for (int64_t i = 0; i < nf; i++) c->ffa[i] = gelu(c->ffa[i]) * c->ffb[i];
+            else if (c->ggml)
+                silu_mul_ggml(c->ffa, c->ffb, tc, h->n_ff);
             else
                 c->qt->silu_mul(c->ffa, c->ffb, nf);
             xq = 0;
@@ -720,7 +896,7 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
     const float *w = vec_f32(&m->output_norm, vt);
     int64_t o = 0;
     for (int64_t t = 0; t < T; t++)
-        if (!b->logits || b->logits[t]) rmsnorm(c->xn + (o++) * wide, c->x + t * D, w, D, h->norm_eps, plus1);
+        if (!b->logits || b->logits[t]) rmsnorm(c->xn + (o++) * wide, c->x + t * D, w, D, h->norm_eps, plus1, c->ggml);
     if (b->hidden) {
         for (int64_t r = 0; r < n_out; r++) memcpy(logits + r * D, c->xn + r * wide, (size_t)D * sizeof(float));
         return 0;
@@ -762,6 +938,7 @@ static it_llm_ctx *part_ctx(it_llm_ctx *c, int i, it_err *e) {
         it_llm_ctx *p = calloc(1, sizeof *p);
         if (!p) return it_fail(e, INGOT_ERR_NOMEM, "out of memory"), NULL;
         p->m = c->m, p->qt = c->qt, p->kt = c->kt, p->nthreads = 1, p->weights_cached = c->weights_cached;
+        p->ggml = c->ggml;
         p->tstride = c->tstride;
         p->tscratch = it_malloc((size_t)p->tstride * sizeof(float));
         if (!p->tscratch || grow(p, 1, e)) {

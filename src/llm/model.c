@@ -474,6 +474,10 @@ static int setup_rope(it_llm_model *m, const it_llm_weight *freqs, const it_llm_
     if ((st = rope_table(m, freqs, freqs && freqs->name ? freqs->name : "rope_freqs.weight", h->rope_theta, 1,
                          &m->rope_inv_freq, e)))
         return st;
+    if (freqs && freqs->data) { /* (rope_table checked its length) */
+        if (!(m->rope_ff = malloc((size_t)freqs->n_in * sizeof *m->rope_ff))) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+        it_dequant_row(freqs->type, freqs->data, m->rope_ff, freqs->n_in);
+    }
     if (lng && lng->data && (st = rope_table(m, lng, "rope_factors_long.weight", h->rope_theta, 1, &m->rope_inv_freq_long, e)))
         return st;
     int any_swa = 0;
@@ -726,6 +730,7 @@ void it_llm_model_free(it_llm_model *m) {
     free(m->rope_inv_freq);
     free(m->rope_inv_freq_long);
     free(m->rope_inv_freq_swa);
+    free(m->rope_ff);
     free(m->chat_template);
     if (m->gguf) {
         it_gguf_free(m->gguf);

@@ -114,6 +114,7 @@ struct it_llm_model {
                                    than rope_orig_ctx (llama.cpp's choice); NULL: none */
     float *rope_inv_freq_swa;   /* [n_rot/2] of the sliding-window layers (base
                                    rope_theta_swa, unscaled); NULL: rope_inv_freq */
+    float *rope_ff;             /* rope_freqs / rope_factors_short as floats (n_rot / 2), or NULL */
     float rope_mscale;          /* cos/sin multiplier (rope.scaling.attn_factor; yarn) */
     it_tokenizer *tok;
     char *chat_template; /* NUL-terminated or NULL */

@@ -5,7 +5,7 @@
  * llama.cpp).
  *
  *   llm_logits MODEL.gguf OUT.bin --tokens 1,2,3 [--gen N] [--chunk K] [--ctx N]
- *              [--threads T] [--kv-f32] [--check-batch]
+ *              [--threads T] [--kv-f32] [--kv-type T] [--numerics default|llamacpp] [--check-batch]
  *
  * The prompt is decoded in batches of K tokens (default: all at once), then N tokens are
  * generated greedily one at a time (argmax, lowest id on ties). OUT.bin: int32 n, int32
@@ -112,6 +112,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--threads") && has) cp.n_threads = atoi(argv[++i]);
         else if (!strcmp(a, "--kv-f32")) cp.kv_f32 = 1;
         else if (!strcmp(a, "--kv-type") && i + 1 < argc) cp.kv_type = ingot_llm_kv_type_from_name(argv[++i]);
+        else if (!strcmp(a, "--numerics") && i + 1 < argc) cp.numerics = ingot_llm_numerics_from_name(argv[++i]);
         else if (!strcmp(a, "--check-batch")) check = 1;
         else {
             fprintf(stderr, "llm_logits: unexpected argument '%s'\n", a);

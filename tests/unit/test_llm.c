@@ -461,6 +461,68 @@ static void prefix_fork(void **state) {
     ingot_llm_free(m);
 }
 
+/* --numerics llamacpp: the same model (logits near the default arithmetic's, the same greedy
+ * continuation for stories260K), deterministic, and refused without the f16 cache. Its
+ * equality with llama.cpp itself is checked by bench/llm_vs_llamacpp.py --numerics llamacpp
+ * (llama.cpp is not built in the suite). */
+static void numerics_llamacpp(void **state) {
+    (void)state;
+    char err[512];
+    const char *paths[2] = {gguf_path, q8_path};
+    for (int f = 0; f < 2; f++) {
+        ingot_llm *m = NULL;
+        assert_int_equal(ingot_llm_load(paths[f], NULL, &m, err, sizeof err), INGOT_OK);
+        int32_t ids[64];
+        size_t n = 0;
+        const char *prompt = "Once upon a time, there was a little girl named Lily. She";
+        assert_int_equal(ingot_llm_tokenize(m, prompt, strlen(prompt), INGOT_LLM_ADD_SPECIAL, ids, 64, &n), INGOT_OK);
+        float *lg[3];
+        int32_t next[3][24];
+        for (int k = 0; k < 3; k++) { /* default, llamacpp, llamacpp again */
+            ingot_llm_ctx_params cp;
+            ingot_llm_ctx_params_default(&cp);
+            cp.n_ctx = 128, cp.n_threads = 2, cp.numerics = k ? INGOT_LLM_NUMERICS_LLAMACPP : INGOT_LLM_NUMERICS_DEFAULT;
+            ingot_llm_ctx *c = NULL;
+            assert_int_equal(ingot_llm_ctx_create(m, &cp, &c, err, sizeof err), INGOT_OK);
+            int32_t pos[64], seq[64];
+            for (size_t i = 0; i < n; i++) pos[i] = (int32_t)i, seq[i] = 0;
+            lg[k] = malloc(n * 512 * sizeof(float));
+            assert_int_equal(ingot_llm_decode(c, (int64_t)n, ids, pos, seq, NULL, lg[k]), INGOT_OK);
+            /* greedy, one token at a time (the decode-step arithmetic) */
+            float row[512];
+            memcpy(row, lg[k] + (n - 1) * 512, sizeof row);
+            for (int g = 0; g < 24; g++) {
+                int best = 0;
+                for (int v = 1; v < 512; v++) best = row[v] > row[best] ? v : best;
+                next[k][g] = best;
+                int32_t ps = (int32_t)n + g, sq = 0;
+                assert_int_equal(ingot_llm_decode(c, 1, &next[k][g], &ps, &sq, NULL, row), INGOT_OK);
+            }
+            ingot_llm_ctx_free(c);
+        }
+        float md = 0;
+        for (size_t i = 0; i < n * 512; i++) md = fmaxf(md, fabsf(lg[0][i] - lg[1][i]));
+        /* measured 0.009 (F32 weights) and 0.24 (Q8_0: 8-bit activations turn float-order
+         * differences into whole quantization steps) */
+        assert_true(md < (f ? 1.0f : 0.05f));
+        assert_memory_equal(lg[1], lg[2], n * 512 * sizeof(float));
+        assert_memory_equal(next[0], next[1], sizeof next[0]);
+        assert_memory_equal(next[1], next[2], sizeof next[1]);
+        for (int k = 0; k < 3; k++) free(lg[k]);
+        /* only over the f16 cache */
+        ingot_llm_ctx_params cp;
+        ingot_llm_ctx_params_default(&cp);
+        cp.numerics = INGOT_LLM_NUMERICS_LLAMACPP, cp.kv_type = INGOT_LLM_KV_F32, cp.n_ctx = 64;
+        ingot_llm_ctx *c = NULL;
+        assert_int_not_equal(ingot_llm_ctx_create(m, &cp, &c, err, sizeof err), INGOT_OK);
+        assert_non_null(strstr(err, "f16 KV cache"));
+        ingot_llm_free(m);
+    }
+    assert_int_equal(ingot_llm_numerics_from_name("llamacpp"), INGOT_LLM_NUMERICS_LLAMACPP);
+    assert_int_equal(ingot_llm_numerics_from_name("default"), INGOT_LLM_NUMERICS_DEFAULT);
+    assert_int_equal(ingot_llm_numerics_from_name("fast"), -1);
+}
+
 static void kv_blocks(void **state) {
     (void)state;
     it_kv_cache kv;
@@ -1180,7 +1242,7 @@ static void stop_strings(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
-        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(long_batch), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(quant_act_tiers),
+        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(long_batch), cmocka_unit_test(numerics_llamacpp), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(quant_act_tiers),
         cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_large_vocab),
         cmocka_unit_test(sampler_full_vocab),
         cmocka_unit_test(softmax_kernels_tiers), cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),

@@ -277,10 +277,11 @@ static inline __attribute__((always_inline)) void tile_k(const void *a, int64_t 
             for (int r = 0; r < 4; r++)
 #pragma GCC unroll 4
                 for (int k = 0; k < 4; k++) in[r][k] = t0 + k < NT ? acc[r][t0 + k] : z;
-            const __m512 sums = sum4x4(in);
+            float sums[16];
+            _mm512_storeu_ps(sums, sum4x4(in));
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++)
-                if (t0 + k < NT) _mm_storeu_ps(y + (t0 + k) * ldy, _mm512_extractf32x4_ps(sums, k));
+                if (t0 + k < NT) memcpy(y + (t0 + k) * ldy, sums + 4 * k, 4 * sizeof(float));
         }
         return;
     }
