@@ -122,8 +122,9 @@ typedef struct ingot_llm_ctx_params {
  * its batch or on how its prompt was split. LLAMACPP: the arithmetic of llama.cpp's CPU
  * backend (ggml built for AVX-512, no flash attention) step for step, so that logits and
  * greedy text equal llama.cpp's bit for bit on the same file: checked for llama-family
- * models (SiLU, no logit soft-capping) with Q8_0, Q4_0 and Q4_1 weights; F16/F32 weights
- * keep ingot's products. As in llama.cpp, attention then sums in one order for a batch of
+ * models (SiLU, no logit soft-capping) with Q8_0 and Q4_1 weights (llama.cpp repacks Q4_0
+ * into interleaved groups with kernels of their own, not reproduced); F16/F32 weights keep
+ * ingot's products. As in llama.cpp, attention then sums in one order for a batch of
  * one token and in another for larger batches. Slower; needs the f16 KV cache. */
 #define INGOT_LLM_NUMERICS_DEFAULT 0
 #define INGOT_LLM_NUMERICS_LLAMACPP 1

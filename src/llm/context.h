@@ -38,7 +38,7 @@ typedef struct it_llm_ctx_params {
 
 /* IT_LLM_NUMERICS_GGML: the arithmetic of llama.cpp's CPU backend (ggml's AVX-512 build,
  * without flash attention) instead of ingot's own kernels, so that a sequence's logits are
- * bit for bit llama.cpp's: quantized weights (Q8_0, Q4_0, Q4_1) through the row kernels
+ * bit for bit llama.cpp's: quantized weights (Q8_0, Q4_1) through the row kernels
  * (ggml's lane sums) instead of the packed groups, RMSNorm summed in order, SiLU and softmax
  * with ggml's exp, RoPE angles by ggml's running product, and attention over the f16 cache
  * with q and the probabilities rounded to f16 and ggml's summation orders, which differ
