@@ -117,5 +117,8 @@ int it_llm_model_pack(it_llm_model *m, it_err *e) {
     free(ws);
     m->packed_mem = mem;
     m->packed_bytes = total;
+    /* the metadata section too: the tokenizer, chat template and hyperparameters were copied
+     * out of it at load (what reads it later faults its pages back in) */
+    if (file) release(m->gguf->map, m->gguf->data_offset);
     return 0;
 }
