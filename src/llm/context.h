@@ -26,6 +26,7 @@
 #define IT_LLM_PRIV_T 64
 #define IT_LLM_FFN_CHUNK 128 /* tokens per FFN pass of a batch */
 #define IT_LLM_UBATCH 256    /* tokens per forward pass: larger batches run in parts */
+#define IT_LLM_GGML_UBATCH 512 /* llama.cpp's default micro-batch (IT_LLM_NUMERICS_GGML) */
 
 typedef struct it_llm_ctx_params {
     int64_t n_ctx;     /* positions per sequence; 0: the model's training context */
@@ -78,6 +79,7 @@ typedef struct it_llm_ctx {
     size_t xqt_stride;
     int weights_cached; /* every matrix together fits a few MiB: they stay in cache between tokens */
     int ggml;           /* IT_LLM_NUMERICS_GGML */
+    int64_t ggml_ubatch; /* (ggml) tokens of the llama.cpp micro-batch being computed */
     uint64_t *xqt_key;
     uint64_t xq_serial[2], serial_ctr;
     float *tscratch;    /* [nthreads][tstride] */

