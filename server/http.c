@@ -24,7 +24,58 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
 #include <microhttpd.h>
+
+/* libmicrohttpd is loaded when the first server starts, not with the process: the other
+ * commands then map neither it nor GnuTLS and the libraries GnuTLS brings (about 2.5 MiB
+ * resident). These are the functions ingot calls. */
+static struct {
+    __typeof__(MHD_start_daemon) *start_daemon;
+    __typeof__(MHD_get_daemon_info) *get_daemon_info;
+    __typeof__(MHD_quiesce_daemon) *quiesce_daemon;
+    __typeof__(MHD_stop_daemon) *stop_daemon;
+    __typeof__(MHD_lookup_connection_value) *lookup_connection_value;
+    __typeof__(MHD_get_connection_info) *get_connection_info;
+    __typeof__(MHD_create_response_from_callback) *create_response_from_callback;
+    __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+    __typeof__(MHD_add_response_header) *add_response_header;
+    __typeof__(MHD_queue_response) *queue_response;
+    __typeof__(MHD_destroy_response) *destroy_response;
+} mhd;
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+static char mhd_error[256];
+
+static void mhd_load(void) {
+    static const char *const libs[] = {"libmicrohttpd.so.12", "libmicrohttpd.so"};
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof libs / sizeof *libs && !h; i++) h = dlopen(libs[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        snprintf(mhd_error, sizeof mhd_error, "cannot load libmicrohttpd (libmicrohttpd.so.12): %s", why ? why : "?");
+        return;
+    }
+    struct { void **slot; const char *name; } fns[] = {
+        {(void **)&mhd.start_daemon, "MHD_start_daemon"},
+        {(void **)&mhd.get_daemon_info, "MHD_get_daemon_info"},
+        {(void **)&mhd.quiesce_daemon, "MHD_quiesce_daemon"},
+        {(void **)&mhd.stop_daemon, "MHD_stop_daemon"},
+        {(void **)&mhd.lookup_connection_value, "MHD_lookup_connection_value"},
+        {(void **)&mhd.get_connection_info, "MHD_get_connection_info"},
+        {(void **)&mhd.create_response_from_callback, "MHD_create_response_from_callback"},
+        {(void **)&mhd.create_response_from_buffer, "MHD_create_response_from_buffer"},
+        {(void **)&mhd.add_response_header, "MHD_add_response_header"},
+        {(void **)&mhd.queue_response, "MHD_queue_response"},
+        {(void **)&mhd.destroy_response, "MHD_destroy_response"},
+    };
+    for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
+        if (!(*fns[i].slot = dlsym(h, fns[i].name))) {
+            snprintf(mhd_error, sizeof mhd_error, "libmicrohttpd has no %s", fns[i].name);
+            mhd.start_daemon = NULL;
+            return;
+        }
+    }
+}
 
 #define HTTP_MAX_ROUTES 64
 #define HTTP_MAX_SEGS 16
@@ -235,10 +286,16 @@ int http_server_start(http_server *s, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot resolve host '%s': %s", s->host, gai_strerror(rc));
         return -1;
     }
+    pthread_once(&mhd_once, mhd_load);
+    if (!mhd.start_daemon) {
+        freeaddrinfo(ai);
+        snprintf(err, errlen, "%s", mhd_error);
+        return -1;
+    }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
                      MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    s->daemon = MHD_start_daemon(
+    s->daemon = mhd.start_daemon(
         flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
@@ -249,7 +306,7 @@ int http_server_start(http_server *s, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", s->host, s->cfg.port, strerror(errno));
         return -1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = mhd.get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : s->cfg.port;
     return 0;
 }
@@ -258,7 +315,7 @@ int http_server_port(const http_server *s) { return s->port; }
 
 void http_server_quiesce(http_server *s) {
     if (!s->daemon || atomic_exchange(&s->quiesced, 1)) return;
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    MHD_socket fd = mhd.quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET) close(fd);
 }
 
@@ -271,7 +328,7 @@ void http_server_counts(const http_server *s, uint64_t counts[6], int *in_flight
 
 void http_server_free(http_server *s) {
     if (!s) return;
-    if (s->daemon) MHD_stop_daemon(s->daemon);
+    if (s->daemon) mhd.stop_daemon(s->daemon);
     for (int i = 0; i < s->nroutes; i++)
         for (int k = 0; k < s->routes[i].nsegs; k++) free(s->routes[i].segs[k]);
     free(s->host);
@@ -286,10 +343,10 @@ const char *http_req_path(const http_req *r) { return r->path; }
 int http_req_nparams(const http_req *r) { return r->nparams; }
 const char *http_req_param(const http_req *r, int i) { return i >= 0 && i < r->nparams ? r->params[i] : NULL; }
 const char *http_req_header(const http_req *r, const char *name) {
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+    return mhd.lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 const char *http_req_query(const http_req *r, const char *name) {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    return mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 const uint8_t *http_req_body(const http_req *r, size_t *len) {
     *len = r->len;
@@ -297,7 +354,7 @@ const uint8_t *http_req_body(const http_req *r, size_t *len) {
 }
 
 int http_req_socket(const http_req *r) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci = mhd.get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     return ci ? (int)ci->connect_fd : -1;
 }
 
@@ -405,12 +462,12 @@ static enum MHD_Result send_resp(http_req *r, http_resp *resp) {
     http_server *s = r->srv;
     struct MHD_Response *m;
     if (resp->reader) {
-        m = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, resp->reader, resp->reader_ud,
+        m = mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, resp->reader, resp->reader_ud,
                                               resp->reader_done);
         if (m) resp->reader = NULL, resp->reader_ud = NULL, resp->reader_done = NULL;
         r->bytes_out = -1;
     } else {
-        m = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (void *)"",
+        m = mhd.create_response_from_buffer(resp->len, resp->body ? resp->body : (void *)"",
                                             resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
         if (m) resp->body = NULL;
         r->bytes_out = (long long)resp->len;
@@ -419,12 +476,12 @@ static enum MHD_Result send_resp(http_req *r, http_resp *resp) {
         resp_clear(resp);
         return MHD_NO;
     }
-    if (resp->content_type[0]) MHD_add_response_header(m, "Content-Type", resp->content_type);
-    for (int i = 0; i < resp->nhdr; i++) MHD_add_response_header(m, resp->hdr_name[i], resp->hdr_value[i]);
-    if (atomic_load(&s->quiesced)) MHD_add_response_header(m, "Connection", "close");
+    if (resp->content_type[0]) mhd.add_response_header(m, "Content-Type", resp->content_type);
+    for (int i = 0; i < resp->nhdr; i++) mhd.add_response_header(m, resp->hdr_name[i], resp->hdr_value[i]);
+    if (atomic_load(&s->quiesced)) mhd.add_response_header(m, "Connection", "close");
     r->status = resp->status;
-    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)resp->status, m);
-    MHD_destroy_response(m);
+    enum MHD_Result ret = mhd.queue_response(r->conn, (unsigned)resp->status, m);
+    mhd.destroy_response(m);
     resp_clear(resp);
     r->answered = 1;
     return ret;
@@ -546,7 +603,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->t0 = http_now();
         r->status = 0;
         snprintf(r->method, sizeof r->method, "%s", method);
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *ci = mhd.get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         snprintf(r->remote, sizeof r->remote, "-");
         if (ci && ci->client_addr) {
             const struct sockaddr *sa = ci->client_addr;
@@ -558,7 +615,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                           sizeof r->remote);
         }
         if (split_path(r, url ? url : "/") != 0) return MHD_NO;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        const char *cl = mhd.lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             char *end;
             errno = 0;
@@ -566,7 +623,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             int bad = errno != 0 || end == cl || *end;
             if (bad || n > s->cfg.max_body) {
                 r->too_large = 1;
-                const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+                const char *expect = mhd.lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
                 /* Reading a huge body only to drop it is pointless; a client that
                  * waits for 100-continue never sends it anyway. */
                 if (expect || bad || n > (unsigned long long)s->cfg.max_body * 4 + (1u << 20)) {
