@@ -1,30 +1,34 @@
-"""serverlib: a running `ingot serve` for the server tests: picks a free loopback port,
-starts the server with the given arguments, waits until /health answers 200, and stops
-it with SIGTERM (returning the exit status, -9 if it had to be killed)."""
+"""serverlib: a running `ingot serve` for the server tests: starts the server on port 0 (the
+kernel picks a free one: no race with tests running beside it), reads the port from its
+"listening on" line, waits until /health answers 200, and stops it with SIGTERM (returning
+the exit status, -9 if it had to be killed)."""
+import re
 import signal
-import socket
 import subprocess
 import time
 
 import requests
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 class Server:
     def __init__(self, ingot, args, log):
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
         self.log = open(log, "w")
-        self.p = subprocess.Popen([ingot, "serve", "--port", str(self.port)] + args, stdout=self.log,
+        self.p = subprocess.Popen([ingot, "serve", "--port", "0"] + args, stdout=self.log,
                                   stderr=subprocess.STDOUT)
         deadline = time.time() + 120
+        self.port = None
+        while self.port is None and time.time() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError("server exited with %d (log %s)" % (self.p.returncode, log))
+            with open(log) as f:
+                m = re.search(r"listening on http://\S+:(\d+)", f.read())
+            if m:
+                self.port = int(m.group(1))
+            else:
+                time.sleep(0.05)
+        if self.port is None:
+            raise RuntimeError("server printed no port (log %s)" % log)
+        self.url = "http://127.0.0.1:%d" % self.port
         while time.time() < deadline:
             if self.p.poll() is not None:
                 raise RuntimeError("server exited with %d (log %s)" % (self.p.returncode, log))
