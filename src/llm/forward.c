@@ -477,30 +477,27 @@ G_CLONES static void silu_mul_ggml(float *g, const float *u, int64_t rows, int64
     }
 }
 
-/* An f16 dot product (both operands f16 values held as floats, n elements s_a / s_b
- * apart) in the order of ggml's tinyBLAS (batches of 2+ tokens, n a multiple of 16): 16
+/* An f16 dot product (both operands f16 values held as floats) in the order of ggml's tinyBLAS (batches of 2+ tokens, n a multiple of 16): 16
  * lanes of fmas over 16-element chunks, then g_hsum16 */
-static inline __attribute__((always_inline)) float g_dot_tb(const float *a, int64_t sa, const float *b, int64_t sb, int64_t n) {
+static inline __attribute__((always_inline)) float g_dot_tb(const float *a, const float *b, int64_t n) {
     float acc[16] = {0};
     for (int64_t c = 0; c < n; c += 16)
-        for (int l = 0; l < 16; l++) acc[l] = fmaf(a[(c + l) * sa], b[(c + l) * sb], acc[l]);
+        for (int l = 0; l < 16; l++) acc[l] = fmaf(a[c + l], b[c + l], acc[l]);
     return g_hsum16(acc);
 }
 
 /* ... and of ggml_vec_dot_f16 (one token): four 16-lane fma accumulators over 64-element
  * chunks, (0 + 2) + (1 + 3), g_hsum16 into a double, the rest as float products added in
- * double. Elements at or past `valid` are zero (skipped: they add nothing). */
-static inline __attribute__((always_inline)) float g_dot_vd(const float *a, int64_t sa, const float *b, int64_t sb, int64_t n, int64_t valid) {
+ * double. */
+static inline __attribute__((always_inline)) float g_dot_vd(const float *a, const float *b, int64_t n) {
     const int64_t np = n & ~(int64_t)63;
     float acc[4][16] = {{0}}, x0[16];
-    for (int64_t i = 0; i < np && i < valid; i += 64)
+    for (int64_t i = 0; i < np; i += 64)
         for (int j = 0; j < 4; j++)
-            for (int l = 0; l < 16; l++)
-                if (i + 16 * j + l < valid)
-                    acc[j][l] = fmaf(a[(i + 16 * j + l) * sa], b[(i + 16 * j + l) * sb], acc[j][l]);
+            for (int l = 0; l < 16; l++) acc[j][l] = fmaf(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
     for (int l = 0; l < 16; l++) x0[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
     double s = g_hsum16(x0);
-    for (int64_t i = np; i < n && i < valid; i++) s += (double)(a[i * sa] * b[i * sb]);
+    for (int64_t i = np; i < n; i++) s += (double)(a[i] * b[i]);
     return (float)s;
 }
 
@@ -558,7 +555,7 @@ G_CLONES static void attn_ggml(const attn_job *j, int64_t t, int64_t hh, float *
     for (int64_t p = p0; p < np; p++) {
         const uint16_t *kb = (const uint16_t *)it_kv_block(kv, kv->k, j->layer, s, p) + g * hd * IT_KV_BLOCK + p % IT_KV_BLOCK;
         for (int64_t d = 0; d < hd; d++) kk[d] = it_f16_to_f32(kb[d * IT_KV_BLOCK]);
-        const float sc = tb && hd % 16 == 0 ? g_dot_tb(kk, 1, qh, 1, hd) : g_dot_vd(kk, 1, qh, 1, hd, hd);
+        const float sc = tb && hd % 16 == 0 ? g_dot_tb(kk, qh, hd) : g_dot_vd(kk, qh, hd);
         wp[p] = sc * j->scale;
         mx = wp[p] > mx ? wp[p] : mx;
     }
@@ -576,7 +573,7 @@ G_CLONES static void attn_ggml(const attn_job *j, int64_t t, int64_t hh, float *
      * chunks of 64 and, past the last whole chunk of 64 of the nkv cells, float products
      * summed in double. Positions are visited in order, each V row read once. */
     const int64_t lanes = tb ? 16 : 64, np64 = nkv & ~(int64_t)63;
-    double *tail = (double *)(void *)(acc + hd * 64 + (hd * 64) % 2);
+    double *tail = (double *)(((uintptr_t)(acc + hd * 64) + 7) & ~(uintptr_t)7); /* (2 floats of slack) */
     memset(acc, 0, (size_t)(hd * lanes) * sizeof *acc);
     for (int64_t d = 0; d < hd; d++) tail[d] = 0;
     for (int64_t p = p0; p < np; p++) {
