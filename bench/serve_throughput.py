@@ -38,13 +38,16 @@ def free_port():
     return p
 
 
-def raw_completion(port, name, prompt, max_tokens, seed, conns={}):
+LOCAL = threading.local()
+
+
+def raw_completion(port, name, prompt, max_tokens, seed):
     """The same request through the standard library's HTTP client (one keep-alive connection
     per thread): a client that costs the shared cores far less CPU than the openai package."""
-    key = (threading.get_ident(), port)
-    if key not in conns:
-        conns[key] = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    c = conns[key]
+    conns = LOCAL.__dict__.setdefault("conns", {})
+    if port not in conns:
+        conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    c = conns[port]
     body = json.dumps({"model": name, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.8,
                        "seed": seed, "ignore_eos": True})
     c.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})

@@ -968,14 +968,17 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
     if (!c->weights_cached || P < 2 || b->n < 2 || b->n > IT_LLM_UBATCH) return 0;
     const int64_t T = b->n;
     /* tokens per sequence, then the sequences onto the least loaded part, largest first */
-    int64_t *cnt = calloc((size_t)c->kv.n_seq, sizeof *cnt);
-    int64_t *pairs = malloc((size_t)T * 2 * sizeof *pairs);
-    int64_t *load = calloc((size_t)P, sizeof *load);
-    int *part_of = malloc((size_t)c->kv.n_seq * sizeof *part_of);
-    seq_part *p = calloc((size_t)P, sizeof *p);
-    int32_t *ints = malloc((size_t)T * 3 * sizeof *ints);
-    uint8_t *want = malloc((size_t)T);
-    int ok = cnt && pairs && load && part_of && p && ints && want, np = 0;
+    const size_t ns = (size_t)c->kv.n_seq;
+    /* one zeroed block: parts, per-sequence counts and (tokens, sequence) pairs, per-part
+     * loads, each sequence's part, the parts' token / position / sequence ids and flags */
+    seq_part *p = calloc(1, (size_t)P * sizeof *p + (ns + 2 * (size_t)T + (size_t)P) * sizeof(int64_t) +
+                                ns * sizeof(int) + (size_t)T * 3 * sizeof(int32_t) + (size_t)T);
+    if (!p) return 0; /* (the plain path then) */
+    int64_t *cnt = (int64_t *)(void *)(p + P), *pairs = cnt + ns, *load = pairs + 2 * T;
+    int *part_of = (int *)(void *)(load + P);
+    int32_t *ints = (int32_t *)(void *)(part_of + ns);
+    uint8_t *want = (uint8_t *)(ints + 3 * T);
+    int ok = 1, np = 0;
     for (int64_t t = 0; ok && t < T; t++) cnt[b->seq[t]]++;
     for (int s = 0; ok && s < c->kv.n_seq; s++)
         if (cnt[s]) pairs[2 * np] = cnt[s], pairs[2 * np + 1] = s, np++;
@@ -1041,7 +1044,7 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
             }
     }
 done:
-    free(cnt), free(pairs), free(load), free(part_of), free(p), free(ints), free(want);
+    free(p);
     return ok;
 }
 

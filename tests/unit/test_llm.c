@@ -749,35 +749,32 @@ static void qdot_tiers(void **state) {
                 for (int64_t i = 0; i < len; i++) h[i] = it_f32_to_f16(w[i]);
                 float a = ref->dot_f16(h, x, len), b = t->dot_f16(h, x, len);
                 assert_true(fabsf(a - b) <= 1e-5f * (1 + fabsf(a)));
-                { /* tiles of every shape: dot_f16's bits for each product */
+                { /* tiles of every shape over F16 and F32 rows: the one-row dot's bits for each
+                     product (dot_f32 also near the reference) */
                     const int64_t lda = len + 3, ldy = 9;
                     uint16_t *hs = malloc((size_t)(IT_F16_TR * lda) * sizeof *hs);
+                    float *fs = malloc((size_t)(IT_F16_TR * lda) * sizeof *fs);
                     float *xs4 = malloc((size_t)(IT_F16_TT * len) * sizeof(float)), o4[IT_F16_TT * 9];
                     for (int64_t i = 0; i < IT_F16_TT * len; i++) xs4[i] = x[i % len] * (float)(1 + i / len) + (float)(i / len);
-                    for (int64_t i = 0; i < IT_F16_TR * lda; i++) hs[i] = it_f32_to_f16(w[i % len] * (float)(1 + i / lda));
-                    for (int nr = 1; nr <= IT_F16_TR; nr++)
-                        for (int nt = 1; nt <= IT_F16_TT; nt++) {
-                            t->f16_tile(hs, lda, nr, xs4, len, nt, len, o4, ldy);
-                            for (int tt = 0; tt < nt; tt++)
-                                for (int r = 0; r < nr; r++) {
-                                    float one = t->dot_f16(hs + r * lda, xs4 + tt * len, len);
-                                    assert_memory_equal(&one, &o4[tt * ldy + r], sizeof one);
-                                }
-                        }
-                    /* F32 rows: dot_f32's bits in every tile, dot_f32 near the reference */
-                    float *fs = malloc((size_t)(IT_F16_TR * lda) * sizeof *fs);
-                    for (int64_t i = 0; i < IT_F16_TR * lda; i++) fs[i] = w[i % len] * (float)(1 + i / lda);
-                    for (int nr = 1; nr <= IT_F16_TR; nr++)
-                        for (int nt = 1; nt <= IT_F16_TT; nt++) {
-                            t->f32_tile(fs, lda, nr, xs4, len, nt, len, o4, ldy);
-                            for (int tt = 0; tt < nt; tt++)
-                                for (int r = 0; r < nr; r++) {
-                                    float one = t->dot_f32(fs + r * lda, xs4 + tt * len, len);
-                                    assert_memory_equal(&one, &o4[tt * ldy + r], sizeof one);
-                                    float rf = it_dot_f32_ref(fs + r * lda, xs4 + tt * len, len);
-                                    assert_true(fabsf(rf - one) <= 1e-4f * (1 + fabsf(rf)));
-                                }
-                        }
+                    for (int64_t i = 0; i < IT_F16_TR * lda; i++) {
+                        fs[i] = w[i % len] * (float)(1 + i / lda);
+                        hs[i] = it_f32_to_f16(fs[i]);
+                    }
+                    for (int f32 = 0; f32 < 2; f32++)
+                        for (int nr = 1; nr <= IT_F16_TR; nr++)
+                            for (int nt = 1; nt <= IT_F16_TT; nt++) {
+                                if (f32) t->f32_tile(fs, lda, nr, xs4, len, nt, len, o4, ldy);
+                                else t->f16_tile(hs, lda, nr, xs4, len, nt, len, o4, ldy);
+                                for (int tt = 0; tt < nt; tt++)
+                                    for (int r = 0; r < nr; r++) {
+                                        const float *xr = xs4 + tt * len;
+                                        float one = f32 ? t->dot_f32(fs + r * lda, xr, len) : t->dot_f16(hs + r * lda, xr, len);
+                                        assert_memory_equal(&one, &o4[tt * ldy + r], sizeof one);
+                                        if (!f32) continue;
+                                        float rf = it_dot_f32_ref(fs + r * lda, xr, len);
+                                        assert_true(fabsf(rf - one) <= 1e-4f * (1 + fabsf(rf)));
+                                    }
+                            }
                     free(fs);
                     free(xs4); free(hs);
                 }
