@@ -110,6 +110,7 @@ def main():
     ap.add_argument("--ingot", default=os.path.join(ROOT, "build", "ingot"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--streams", default="1,8,16")
+    ap.add_argument("--models", default="stories260k,smollm2", help="which of stories260k, smollm2 to run")
     ap.add_argument("--client", default="openai", choices=["openai", "http"],
                     help="openai: the official client; http: the standard library's http.client (less CPU "
                          "taken from the cores the server shares)")
@@ -121,9 +122,10 @@ def main():
         subprocess.run([a.ingot, "convert", "--from", "llama2c", os.path.join(SHARED, "models/llm/stories260K.bin"),
                         "--tokenizer", os.path.join(SHARED, "models/llm/tok512.bin"), "-o", s260k],
                        check=True, capture_output=True)
-        models.append(("stories260K F32", s260k, "s260k", 256, 512))
+        if "stories260k" in a.models.split(","):
+            models.append(("stories260K F32", s260k, "s260k", 256, 512))
         r = subprocess.run(["sh", os.path.join(ROOT, "scripts/model_path.sh")], capture_output=True, text=True)
-        if r.returncode == 0:
+        if r.returncode == 0 and "smollm2" in a.models.split(","):
             models.append(("SmolLM2-135M Q4_1", r.stdout.strip(), "smollm2", 64, 1024))
         print("| model | threads | streams | tokens | seconds | output tok/s | vs 1 stream |")
         print("|---|---:|---:|---:|---:|---:|---:|")

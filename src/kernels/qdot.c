@@ -308,23 +308,29 @@ void it_qdot_p16_ref(uint32_t type, const void *wp, int64_t n, int nr, const voi
 
 /* ---- attention over the f16 cache ---- */
 
-void it_qdot_kq16_ref(const uint16_t *kt, const float *q, int64_t hd, float *s) {
-    for (int j = 0; j < 16; j++) {
-        float a[4] = {0, 0, 0, 0};
-        int64_t d = 0;
-        for (; d + 4 <= hd; d += 4)
-            for (int r = 0; r < 4; r++) a[r] = fmaf(q[d + r], it_f16_to_f32(kt[(d + r) * 16 + j]), a[r]);
-        for (; d < hd; d++) a[0] = fmaf(q[d], it_f16_to_f32(kt[d * 16 + j]), a[0]);
-        s[j] = (a[0] + a[1]) + (a[2] + a[3]);
+void it_qdot_kq16_ref(const uint16_t *kt, const float *q, int nh, int group, int64_t hd, float *s, int64_t lds) {
+    for (int h = 0; h < nh; h++) {
+        const uint16_t *k = kt + (int64_t)(h / group) * hd * 16;
+        const float *qh = q + (int64_t)h * hd;
+        for (int j = 0; j < 16; j++) {
+            float a[4] = {0, 0, 0, 0};
+            int64_t d = 0;
+            for (; d + 4 <= hd; d += 4)
+                for (int r = 0; r < 4; r++) a[r] = fmaf(qh[d + r], it_f16_to_f32(k[(d + r) * 16 + j]), a[r]);
+            for (; d < hd; d++) a[0] = fmaf(qh[d], it_f16_to_f32(k[d * 16 + j]), a[0]);
+            s[h * lds + j] = (a[0] + a[1]) + (a[2] + a[3]);
+        }
     }
 }
 
-void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int64_t n, int64_t hd,
-                    float *out, int64_t ldo) {
-    for (int j = 0; j < nh; j++)
+void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int group, int64_t n,
+                    int64_t hd, float *out, int64_t ldo) {
+    for (int j = 0; j < nh; j++) {
+        const uint16_t *vj = v + (int64_t)(j / group) * hd;
         for (int64_t i = 0; i < n; i++)
             for (int64_t k = 0; k < hd; k++)
-                out[j * ldo + k] = fmaf(p[j * ldp + i], it_f16_to_f32(v[i * stride + k]), out[j * ldo + k]);
+                out[j * ldo + k] = fmaf(p[j * ldp + i], it_f16_to_f32(vj[i * stride + k]), out[j * ldo + k]);
+    }
 }
 
 void it_f16_store_ref(uint16_t *dst, int64_t stride, const float *x, int64_t n) {

@@ -230,12 +230,16 @@ static void mm_rows_float(const mm_job *j, int64_t r0, int64_t r1) {
                 float_tile(j, r, 1, t, j->T - t < IT_F16_TT ? (int)(j->T - t) : IT_F16_TT);
         return;
     }
-    /* 128 rows (up to 384 KiB of f16) stay in L2 while every token tile passes over them */
+    /* 128 rows (up to 384 KiB of f16) stay in L2 while every token tile passes over them;
+     * the tokens in tiles of even sizes (8 as 4 + 4, not 6 + 2: a narrow tile loads its
+     * weight rows for few products and sums its accumulators one by one) */
+    const int64_t ntile = (j->T + IT_F16_TT - 1) / IT_F16_TT, base = j->T / ntile, more = j->T % ntile;
     for (int64_t rb = r0; rb < r1; rb += 128) {
         const int64_t re = r1 - rb < 128 ? r1 : rb + 128;
-        for (int64_t t = 0; t < j->T; t += IT_F16_TT) {
-            const int nt = j->T - t < IT_F16_TT ? (int)(j->T - t) : IT_F16_TT;
+        for (int64_t k = 0, t = 0; k < ntile; k++) {
+            const int nt = (int)(base + (k < more));
             for (int64_t r = rb; r < re; r += IT_F16_TR) float_tile(j, r, re - r < IT_F16_TR ? (int)(re - r) : IT_F16_TR, t, nt);
+            t += nt;
         }
     }
 }
@@ -517,11 +521,12 @@ typedef struct attn_job {
 } attn_job;
 
 /* Query heads that one attention item computes together: with an f16 cache and heads of
- * at most 16 dimensions, the query heads of a KV head (they read the same V rows, and the
- * kernel overlaps their fma chains); else one. */
+ * at most 16 dimensions, all of a token's (the kernels read each K and V row once for the
+ * query heads of its KV head and overlap the heads' chains of dependent fmas: a head's
+ * own work is too short to keep the core busy); else one. */
 static int64_t attn_heads(const it_llm_ctx *c) {
     const it_llm_hparams *h = &c->m->hp;
-    return c->kv.f16 && h->head_dim <= 16 ? h->n_head / h->n_head_kv : 1;
+    return c->kv.f16 && h->head_dim <= 16 ? h->n_head : 1;
 }
 
 /* Scratch floats per thread for attention: per head of an item the scores (whole blocks)
@@ -613,14 +618,23 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
             for (int64_t jh = 0; jh < nh; jh++) attn_ggml(j, i / per_t, i % per_t * nh + jh, sc0);
         return;
     }
+    const int gsz = (int)(nh < group ? nh : group); /* query heads of the item per KV head */
     for (int64_t i = i0; i < i1; i++) {
-        const int64_t t = i / per_t, h0 = i % per_t * nh, g = h0 / group;
+        const int64_t t = i / per_t, h0 = i % per_t * nh, g0 = h0 / group;
         const int s = j->b->seq[t];
         const int64_t np = (int64_t)j->b->pos[t] + 1;
         const int64_t p0 = j->window > 0 && np > j->window ? np - j->window : 0;
         const int64_t b0 = p0 / IT_KV_BLOCK, b1 = (np - 1) / IT_KV_BLOCK;
         float sum[IT_LLM_MAX_HEADS];
+        /* q . k for whole blocks of 16 positions (K blocks are transposed), every head of
+         * the item at once over an f16 block */
+        for (int64_t blk = b0; blk <= b1 && kv->f16; blk++) {
+            const void *kb = it_kv_block(kv, kv->k, j->layer, s, blk * IT_KV_BLOCK);
+            c->qt->kq16_f16((const uint16_t *)kb + g0 * hd * IT_KV_BLOCK, c->q + t * qd + h0 * hd, (int)nh, gsz, hd,
+                            sc0 + blk * IT_KV_BLOCK, ss);
+        }
         for (int64_t jh = 0; jh < nh; jh++) {
+            const int64_t g = (h0 + jh) / group;
             const float *q = c->q + t * qd + (h0 + jh) * hd;
             float *sc = sc0 + jh * ss;
             if (kv->q8) { /* q . k as integer dot products of Q8_0 rows, positions [p0, np) */
@@ -629,15 +643,10 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
                 const int64_t hoff = g * (hd / 32) * 34;
                 for (int64_t p = p0; p < np; p++)
                     sc[p] = c->qt->q8_0((const uint8_t *)it_kv_entry(kv, kv->k, j->layer, s, p) + hoff, qq, hd);
-            }
-            /* q . k for whole blocks of 16 positions (K blocks are transposed) */
-            for (int64_t blk = b0; blk <= b1 && !kv->q8; blk++) {
-                const void *kb = it_kv_block(kv, kv->k, j->layer, s, blk * IT_KV_BLOCK);
-                float *sb = sc + blk * IT_KV_BLOCK;
-                if (kv->f16) {
-                    c->qt->kq16_f16((const uint16_t *)kb + g * hd * IT_KV_BLOCK, q, hd, sb);
-                } else {
-                    const float *kt = (const float *)kb + g * hd * IT_KV_BLOCK;
+            } else if (!kv->f16) {
+                for (int64_t blk = b0; blk <= b1; blk++) {
+                    const float *kt = (const float *)it_kv_block(kv, kv->k, j->layer, s, blk * IT_KV_BLOCK) + g * hd * IT_KV_BLOCK;
+                    float *sb = sc + blk * IT_KV_BLOCK;
                     for (int jj = 0; jj < IT_KV_BLOCK; jj++) {
                         float d = 0;
                         for (int64_t k = 0; k < hd; k++) d += q[k] * kt[k * IT_KV_BLOCK + jj];
@@ -657,10 +666,11 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
             int64_t a = blk * IT_KV_BLOCK > p0 ? blk * IT_KV_BLOCK : p0, z = (blk + 1) * IT_KV_BLOCK < np ? (blk + 1) * IT_KV_BLOCK : np;
             const void *vp = it_kv_entry(kv, kv->v, j->layer, s, a);
             if (kv->f16) {
-                c->qt->pv_f16((const uint16_t *)vp + g * hd, kv->kv_dim, sc0 + a, ss, (int)nh, z - a, hd, out0, hd);
+                c->qt->pv_f16((const uint16_t *)vp + g0 * hd, kv->kv_dim, sc0 + a, ss, (int)nh, gsz, z - a, hd, out0, hd);
                 continue;
             }
             for (int64_t jh = 0; jh < nh; jh++) {
+                const int64_t g = (h0 + jh) / group;
                 const float *sc = sc0 + jh * ss;
                 float *out = out0 + jh * hd;
                 if (kv->q8)
@@ -967,7 +977,8 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
     const int P = c->nthreads;
     if (!c->weights_cached || P < 2 || b->n < 2 || b->n > IT_LLM_UBATCH) return 0;
     const int64_t T = b->n;
-    /* tokens per sequence, then the sequences onto the least loaded part, largest first */
+    /* the cost of each sequence's tokens, then the sequences onto the least loaded part,
+     * largest first */
     const size_t ns = (size_t)c->kv.n_seq;
     /* one zeroed block: parts, per-sequence counts and (tokens, sequence) pairs, per-part
      * loads, each sequence's part, the parts' token / position / sequence ids and flags */
@@ -979,7 +990,15 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
     int32_t *ints = (int32_t *)(void *)(part_of + ns);
     uint8_t *want = (uint8_t *)(ints + 3 * T);
     int ok = 1, np = 0;
-    for (int64_t t = 0; ok && t < T; t++) cnt[b->seq[t]]++;
+    /* a token's cost in multiply-adds: the weights' (one per element of the layers'
+     * matrices and the output's) and the attention's, which grows with its position (per
+     * head and position q . k and p . v, and the softmax's exp, about as much again as one
+     * of them for heads this small) */
+    const it_llm_hparams *h = &c->m->hp;
+    const int64_t D = h->n_embd, qd = h->n_head * h->head_dim, kvd = h->n_head_kv * h->head_dim;
+    const int64_t wcost = h->n_layer * (2 * D * qd + 2 * D * kvd + 3 * D * h->n_ff) + D * h->n_vocab;
+    const int64_t acost = h->n_layer * h->n_head * 3 * h->head_dim;
+    for (int64_t t = 0; ok && t < T; t++) cnt[b->seq[t]] += wcost + acost * (b->pos[t] + 1);
     for (int s = 0; ok && s < c->kv.n_seq; s++)
         if (cnt[s]) pairs[2 * np] = cnt[s], pairs[2 * np + 1] = s, np++;
     ok = ok && np >= 2;
@@ -993,9 +1012,9 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
             part_of[pairs[2 * i + 1]] = best;
         }
         /* worth it while the largest part is not much over an even share */
-        int64_t mx = 0;
-        for (int k = 0; k < P; k++) mx = load[k] > mx ? load[k] : mx;
-        ok = mx * P <= T + T / 4 + P;
+        int64_t mx = 0, tot = 0;
+        for (int k = 0; k < P; k++) mx = load[k] > mx ? load[k] : mx, tot += load[k];
+        ok = mx * P <= tot + tot / 4 + P * wcost;
     }
     const int64_t width = b->hidden ? c->m->hp.n_embd : c->m->hp.n_vocab;
     if (ok && logits) { /* the parts' output rows, one after another */

@@ -903,7 +903,7 @@ static void attn_kernels_tiers(void **state) {
         for (int64_t i = 0; i < n * stride; i++) v[i] = it_f32_to_f16(frand(&s));
         for (int64_t i = 0; i < hd; i++) q[i] = frand(&s);
         for (int i = 0; i < n; i++) p[i] = frand(&s) * 0.5f + 0.5f;
-        it_qdot_kq16_ref(kt, q, hd, s0);
+        it_qdot_kq16_ref(kt, q, 1, 1, hd, s0, 16);
         for (int j = 0; j < 16; j++) { /* against a plain double dot */
             double e = 0;
             for (int64_t d = 0; d < hd; d++) e += (double)q[d] * it_f16_to_f32(kt[d * 16 + j]);
@@ -911,31 +911,45 @@ static void attn_kernels_tiers(void **state) {
         }
         for (int64_t k = 0; k < hd; k++) o0[k] = frand(&s);
         memcpy(o1, o0, (size_t)hd * 4);
-        it_qdot_pv_ref(v, stride, p, 0, 1, n, hd, o0, 0);
+        it_qdot_pv_ref(v, stride, p, 0, 1, 1, n, hd, o0, 0);
         for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
             const it_qdot_table *t = it_qdot_for(isa);
             if (!t || !t->kq16_f16) continue;
-            t->kq16_f16(kt, q, hd, s1);
+            t->kq16_f16(kt, q, 1, 1, hd, s1, 16);
             assert_memory_equal(s0, s1, sizeof s0);
             float *o2 = malloc((size_t)hd * 4);
             memcpy(o2, o1, (size_t)hd * 4);
-            t->pv_f16(v, stride, p, 0, 1, n, hd, o2, 0);
+            t->pv_f16(v, stride, p, 0, 1, 1, n, hd, o2, 0);
             assert_memory_equal(o0, o2, (size_t)hd * 4);
             /* the same bits as n axpy_f16 calls (fused on the SIMD tiers) */
             memcpy(o2, o1, (size_t)hd * 4);
             for (int i = 0; i < n; i++) t->axpy_f16(o2, p[i], v + i * stride, hd);
             if (isa != IT_ISA_SCALAR) assert_memory_equal(o0, o2, (size_t)hd * 4);
             free(o2);
-            /* up to 6 query heads over the same rows: each head the bits of its own call */
-            for (int nh = 1; nh <= 6; nh++) {
-                float pm[6 * 24], *om = malloc((size_t)(nh * hd) * 4), *oe = malloc((size_t)(nh * hd) * 4);
-                for (int i = 0; i < nh * 24; i++) pm[i] = frand(&s) * 0.5f + 0.5f;
-                for (int64_t k = 0; k < nh * hd; k++) om[k] = oe[k] = frand(&s);
-                t->pv_f16(v, stride, pm, 24, nh, n, hd, om, hd);
-                for (int jh = 0; jh < nh; jh++) it_qdot_pv_ref(v, stride, pm + jh * 24, 0, 1, n, hd, oe + jh * hd, 0);
-                assert_memory_equal(om, oe, (size_t)(nh * hd) * 4);
-                free(om), free(oe);
-            }
+            /* nh query heads, `group` per KV head (1 to 5 KV heads side by side in a row):
+             * each head the bits of its own call on its KV head's rows */
+            for (int nkv = 1; nkv <= 5; nkv++)
+                for (int group = 1; group <= 6; group++) {
+                    const int nh = nkv * group;
+                    const int64_t vs = nkv * hd + 8, ss = 40; /* row stride, scores per head */
+                    uint16_t *vm = malloc((size_t)(n * vs) * 2), *km = malloc((size_t)(nkv * hd * 16) * 2);
+                    float *pm = malloc((size_t)(nh * ss) * 4), *qm = malloc((size_t)(nh * hd) * 4);
+                    float *om = malloc((size_t)(nh * hd) * 4), *oe = malloc((size_t)(nh * hd) * 4);
+                    float *sm = malloc((size_t)(nh * ss) * 4), *se = malloc((size_t)(nh * ss) * 4);
+                    for (int64_t i = 0; i < n * vs; i++) vm[i] = it_f32_to_f16(frand(&s));
+                    for (int64_t i = 0; i < nkv * hd * 16; i++) km[i] = it_f32_to_f16(frand(&s) * 2);
+                    for (int64_t i = 0; i < nh * ss; i++) pm[i] = frand(&s) * 0.5f + 0.5f, sm[i] = se[i] = 0;
+                    for (int64_t i = 0; i < nh * hd; i++) qm[i] = frand(&s), om[i] = oe[i] = frand(&s);
+                    t->pv_f16(vm, vs, pm, ss, nh, group, n, hd, om, hd);
+                    t->kq16_f16(km, qm, nh, group, hd, sm, ss);
+                    for (int jh = 0; jh < nh; jh++) {
+                        it_qdot_pv_ref(vm + jh / group * hd, vs, pm + jh * ss, 0, 1, 1, n, hd, oe + jh * hd, 0);
+                        it_qdot_kq16_ref(km + jh / group * hd * 16, qm + jh * hd, 1, 1, hd, se + jh * ss, 16);
+                    }
+                    assert_memory_equal(om, oe, (size_t)(nh * hd) * 4);
+                    assert_memory_equal(sm, se, (size_t)(nh * ss) * 4);
+                    free(vm), free(km), free(pm), free(qm), free(om), free(oe), free(sm), free(se);
+                }
         }
         if (hd % 32 == 0) { /* Q8_0 rows: every tier the reference's bits */
             const int64_t rb = hd / 32 * 34 + 6;

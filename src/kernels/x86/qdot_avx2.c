@@ -234,7 +234,7 @@ static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
 
 static inline __m256 h8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
-static void kq16_f16(const uint16_t *kt, const float *q, int64_t hd, float *s) {
+static void kq16_one(const uint16_t *kt, const float *q, int64_t hd, float *s) {
     for (int h = 0; h < 2; h++) { /* positions 8h..8h+7 */
         const uint16_t *b = kt + 8 * h;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -248,6 +248,10 @@ static void kq16_f16(const uint16_t *kt, const float *q, int64_t hd, float *s) {
         for (; d < hd; d++) a0 = _mm256_fmadd_ps(_mm256_set1_ps(q[d]), h8(b + d * 16), a0);
         _mm256_storeu_ps(s + 8 * h, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     }
+}
+
+static void kq16_f16(const uint16_t *kt, const float *q, int nh, int group, int64_t hd, float *s, int64_t lds) {
+    for (int j = 0; j < nh; j++) kq16_one(kt + (int64_t)(j / group) * hd * 16, q + (int64_t)j * hd, hd, s + (int64_t)j * lds);
 }
 
 static void pv_one(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
@@ -277,9 +281,9 @@ static void pv_one(const uint16_t *v, int64_t stride, const float *p, int64_t n,
         for (int64_t i = 0; i < n; i++) out[k] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(p[i]), _mm_set_ss(half(v[i * stride + k])), _mm_set_ss(out[k])));
 }
 
-static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int64_t n, int64_t hd,
-                   float *out, int64_t ldo) {
-    for (int j = 0; j < nh; j++) pv_one(v, stride, p + j * ldp, n, hd, out + j * ldo);
+static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int group, int64_t n,
+                   int64_t hd, float *out, int64_t ldo) {
+    for (int j = 0; j < nh; j++) pv_one(v + (int64_t)(j / group) * hd, stride, p + j * ldp, n, hd, out + j * ldo);
 }
 
 /* ---- softmax and gate pieces ---- */

@@ -332,18 +332,47 @@ static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
     for (; i < n; i++) y[i] += a * half(x[i]);
 }
 
-static void kq16_f16(const uint16_t *kt, const float *q, int64_t hd, float *s) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+/* q . k of NJ query heads (rows of q, hd apart) over one K block read once: per head four
+ * partial sums over d mod 4 */
+static inline __attribute__((always_inline)) void kq_heads(const uint16_t *kt, const float *q, int64_t hd, float *s,
+                                                           int64_t lds, const int NJ) {
+    __m512 a[4][4];
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; j++)
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) a[j][r] = _mm512_setzero_ps();
     int64_t d = 0;
-    for (; d + 4 <= hd; d += 4) {
-        a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16))), a0);
-        a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16 + 16))), a1);
-        a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16 + 32))), a2);
-        a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16 + 48))), a3);
+    for (; d + 4 <= hd; d += 4)
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m512 k = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + (d + r) * 16)));
+#pragma GCC unroll 4
+            for (int j = 0; j < NJ; j++) a[j][r] = _mm512_fmadd_ps(_mm512_set1_ps(q[j * hd + d + r]), k, a[j][r]);
+        }
+    for (; d < hd; d++) {
+        const __m512 k = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16)));
+#pragma GCC unroll 4
+        for (int j = 0; j < NJ; j++) a[j][0] = _mm512_fmadd_ps(_mm512_set1_ps(q[j * hd + d]), k, a[j][0]);
     }
-    for (; d < hd; d++)
-        a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16))), a0);
-    _mm512_storeu_ps(s, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; j++)
+        _mm512_storeu_ps(s + j * lds, _mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
+}
+
+static void kq16_f16(const uint16_t *kt, const float *q, int nh, int group, int64_t hd, float *s, int64_t lds) {
+    for (int j0 = 0; j0 < nh; j0 += group) { /* the heads of one KV head share its rows */
+        const uint16_t *k = kt + (int64_t)(j0 / group) * hd * 16;
+        const int gn = nh - j0 < group ? nh - j0 : group;
+        for (int j = j0; j < j0 + gn;) {
+            const int left = j0 + gn - j;
+            const float *qj = q + (int64_t)j * hd;
+            float *sj = s + (int64_t)j * lds;
+            if (left >= 4) kq_heads(k, qj, hd, sj, lds, 4), j += 4;
+            else if (left == 3) kq_heads(k, qj, hd, sj, lds, 3), j += 3;
+            else if (left == 2) kq_heads(k, qj, hd, sj, lds, 2), j += 2;
+            else kq_heads(k, qj, hd, sj, lds, 1), j += 1;
+        }
+    }
 }
 
 static void pv_one(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
@@ -390,20 +419,105 @@ static inline __attribute__((always_inline)) void pv_small(const uint16_t *v, in
     for (int j = 0; j < NH; j++) _mm512_mask_storeu_ps(out + j * ldo, m, o[j]);
 }
 
-static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int64_t n, int64_t hd,
-                   float *out, int64_t ldo) {
+/* Heads of 8 or 16 dimensions across KV heads: a vector covers two KV heads' rows (8
+ * dimensions: lanes 0-7 KV head 2c, 8-15 KV head 2c + 1) or one (16), and one accumulator
+ * per (vector, head of the KV head) takes its heads' weights, broadcast per half. CC
+ * vectors times GJ heads in flight: independent chains (a head's chain is latency-bound). */
+static inline __attribute__((always_inline)) void pv_wide(const uint16_t *v, int64_t stride, const float *p,
+                                                          int64_t ldp, int group, int nkv, int c0, int j0, int64_t n,
+                                                          float *out, int64_t ldo, const int HALF, const int CC,
+                                                          const int GJ) {
+    const int64_t hd = HALF ? 8 : 16;
+    const float *plo[2][4], *phi[2][4];
+    float *olo[2][4], *ohi[2][4];
+    __mmask16 vm[2];
+    __m512 acc[2][4];
+#pragma GCC unroll 2
+    for (int c = 0; c < CC; c++) {
+        const int g = HALF ? 2 * (c0 + c) : c0 + c, hi = HALF && g + 1 < nkv;
+        vm[c] = HALF && !hi ? (__mmask16)0x00ff : (__mmask16)0xffff;
+#pragma GCC unroll 4
+        for (int j = 0; j < GJ; j++) {
+            const int64_t h = (int64_t)g * group + j0 + j;
+            plo[c][j] = p + h * ldp, olo[c][j] = out + h * ldo;
+            phi[c][j] = hi ? plo[c][j] + group * ldp : plo[c][j];
+            ohi[c][j] = hi ? olo[c][j] + group * ldo : NULL;
+            if (!HALF) acc[c][j] = _mm512_loadu_ps(olo[c][j]);
+            else {
+                const __m256 lo = _mm256_loadu_ps(olo[c][j]);
+                acc[c][j] = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi ? _mm256_loadu_ps(ohi[c][j]) : _mm256_setzero_ps(), 1);
+            }
+        }
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const uint16_t *vr = v + i * stride + (int64_t)c0 * 16;
+#pragma GCC unroll 2
+        for (int c = 0; c < CC; c++) {
+            const __m512 vc = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(vm[c], vr + c * 16));
+#pragma GCC unroll 4
+            for (int j = 0; j < GJ; j++) {
+                __m512 pw = _mm512_set1_ps(plo[c][j][i]);
+                if (HALF) pw = _mm512_mask_mov_ps(pw, (__mmask16)0xff00, _mm512_set1_ps(phi[c][j][i]));
+                acc[c][j] = _mm512_fmadd_ps(pw, vc, acc[c][j]);
+            }
+        }
+    }
+    (void)hd;
+#pragma GCC unroll 2
+    for (int c = 0; c < CC; c++)
+#pragma GCC unroll 4
+        for (int j = 0; j < GJ; j++) {
+            if (!HALF) {
+                _mm512_storeu_ps(olo[c][j], acc[c][j]);
+                continue;
+            }
+            _mm256_storeu_ps(olo[c][j], _mm512_castps512_ps256(acc[c][j]));
+            if (ohi[c][j]) _mm256_storeu_ps(ohi[c][j], _mm512_extractf32x8_ps(acc[c][j], 1));
+        }
+}
+
+#define PV_WIDE_GJ(HALF, CC)                                                                               \
+    do {                                                                                                   \
+        if (gl >= 4) pv_wide(v, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 4), j0 += 4;    \
+        else if (gl >= 2) pv_wide(v, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 2), j0 += 2; \
+        else pv_wide(v, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 1), j0 += 1;          \
+    } while (0)
+
+static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int group, int64_t n,
+                   int64_t hd, float *out, int64_t ldo) {
+    if (group > nh) group = nh;
+    const int nkv = (nh + group - 1) / group;
     if (hd > 16) {
-        for (int j = 0; j < nh; j++) pv_one(v, stride, p + j * ldp, n, hd, out + j * ldo);
+        for (int j = 0; j < nh; j++) pv_one(v + (int64_t)(j / group) * hd, stride, p + j * ldp, n, hd, out + j * ldo);
+        return;
+    }
+    if ((hd == 8 || hd == 16) && nh % group == 0) {
+        const int half = hd == 8, nc = half ? (nkv + 1) / 2 : nkv;
+        for (int c0 = 0; c0 < nc;) {
+            const int cc = nc - c0 >= 2 ? 2 : 1;
+            for (int j0 = 0; j0 < group;) {
+                const int gl = group - j0;
+                if (half && cc == 2) PV_WIDE_GJ(1, 2);
+                else if (half) PV_WIDE_GJ(1, 1);
+                else if (cc == 2) PV_WIDE_GJ(0, 2);
+                else PV_WIDE_GJ(0, 1);
+            }
+            c0 += cc;
+        }
         return;
     }
     const __mmask16 m = (__mmask16)((1u << hd) - 1);
-    int j = 0;
-    for (; j + 4 <= nh; j += 4) pv_small(v, stride, p + j * ldp, ldp, 4, n, m, out + j * ldo, ldo);
-    switch (nh - j) {
-    case 3: pv_small(v, stride, p + j * ldp, ldp, 3, n, m, out + j * ldo, ldo); break;
-    case 2: pv_small(v, stride, p + j * ldp, ldp, 2, n, m, out + j * ldo, ldo); break;
-    case 1: pv_small(v, stride, p + j * ldp, ldp, 1, n, m, out + j * ldo, ldo); break;
-    default: break;
+    for (int g0 = 0; g0 < nh; g0 += group) { /* each KV head's query heads, up to four together */
+        const uint16_t *vg = v + (int64_t)(g0 / group) * hd;
+        const int ge = g0 + group < nh ? g0 + group : nh;
+        int j = g0;
+        for (; j + 4 <= ge; j += 4) pv_small(vg, stride, p + j * ldp, ldp, 4, n, m, out + j * ldo, ldo);
+        switch (ge - j) {
+        case 3: pv_small(vg, stride, p + j * ldp, ldp, 3, n, m, out + j * ldo, ldo); break;
+        case 2: pv_small(vg, stride, p + j * ldp, ldp, 2, n, m, out + j * ldo, ldo); break;
+        case 1: pv_small(vg, stride, p + j * ldp, ldp, 1, n, m, out + j * ldo, ldo); break;
+        default: break;
+        }
     }
 }
 
