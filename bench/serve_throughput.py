@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """serve_throughput: generation throughput of `ingot serve` with 1 stream and with N
 concurrent streams (continuous batching), on stories260K (converted) and the default
-SmolLM2, through the official openai client. Each stream sends PER requests one after another
-(a closed loop, as a load generator keeps N requests in flight), so that the start and the end
-of a run, when fewer than N requests are in flight, weigh less. Prints output tokens/s per
-concurrency (the best of 5 runs) and the ratio to one stream. Usage (after scripts/setup.sh and a build):
+SmolLM2, through the official openai client or the standard library's HTTP client. Each
+stream sends requests one after another for a fixed time (a closed loop, as a load generator
+keeps N requests in flight). The levels run interleaved, one after another, REPS times, and
+each round's ratio is taken against that round's one-stream run: the machine's speed drifts
+(a shared VM), and adjacent runs see the same drift. Prints the median output tokens/s per
+level and the median (min - max) of the rounds' ratios to one stream. Usage (after
+scripts/setup.sh and a build):
 
     .venv/bin/python bench/serve_throughput.py [--ingot build/ingot] [--threads 2] [--streams 1,8,16]
-                                               [--client openai|http]
+                                               [--client openai|http] [--seconds 3] [--reps 5]
+                                               [--models stories260k,smollm2]
 """
 import argparse
 import concurrent.futures as cf
@@ -15,6 +19,7 @@ import http.client
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,8 +29,6 @@ import time
 import openai
 import requests
 
-REPS = 5
-PER = 4  # requests per stream and run
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 
@@ -58,7 +61,7 @@ def raw_completion(port, name, prompt, max_tokens, seed):
     return data["usage"]["completion_tokens"]
 
 
-def run(ingot, model, name, threads, streams, max_tokens, ctx, client_kind="openai"):
+def run(ingot, model, name, threads, streams, max_tokens, ctx, client_kind, seconds, reps):
     port = free_port()
     srv = subprocess.Popen([ingot, "serve", "--model", model + ":" + name, "--port", str(port), "--threads",
                             str(threads), "--max-seqs", str(max(streams)), "--ctx", str(ctx)],
@@ -73,35 +76,47 @@ def run(ingot, model, name, threads, streams, max_tokens, ctx, client_kind="open
         time.sleep(0.1)
     prompts = ["Once upon a time", "The little dog", "One day, a girl named", "Tom and Sam went",
                "The sun was", "In a small town", "The cat saw", "Mom said"]
-    rows = []
-    try:
-        def one(i):
-            if client_kind == "http":
-                return raw_completion(port, name, prompts[i % len(prompts)], max_tokens, i)
-            r = client.completions.create(model=name, prompt=prompts[i % len(prompts)], max_tokens=max_tokens,
-                                          temperature=0.8, seed=i, extra_body={"ignore_eos": True})
-            return r.usage.completion_tokens
+    counter = iter(range(1 << 60))
+    lock = threading.Lock()
 
-        def stream(i):
-            return sum(one(i * PER + k) for k in range(PER))
-        one(0)  # warm-up
-        base = None
-        for n in streams:
-            best = None
-            for _ in range(REPS):  # the best of REPS runs: short runs are noisy on a shared machine
-                t0 = time.perf_counter()
-                with cf.ThreadPoolExecutor(n) as ex:
-                    toks = sum(ex.map(stream, range(n)))
-                dt = time.perf_counter() - t0
-                if best is None or toks / dt > best[0] / best[1]:
-                    best = (toks, dt)
-            toks, dt = best
-            tps = toks / dt
-            base = base or tps
-            rows.append((n, toks, dt, tps, tps / base))
+    def one(i):
+        if client_kind == "http":
+            return raw_completion(port, name, prompts[i % len(prompts)], max_tokens, i)
+        r = client.completions.create(model=name, prompt=prompts[i % len(prompts)], max_tokens=max_tokens,
+                                      temperature=0.8, seed=i, extra_body={"ignore_eos": True})
+        return r.usage.completion_tokens
+
+    def level(n, dur):
+        """n streams in a closed loop for dur seconds: output tokens per second until the
+        last request in flight at the deadline is done"""
+        deadline = time.perf_counter() + dur
+
+        def stream(_):
+            toks = 0
+            while time.perf_counter() < deadline:
+                with lock:
+                    i = next(counter)
+                toks += one(i)
+            return toks, time.perf_counter()
+        t0 = time.perf_counter()
+        with cf.ThreadPoolExecutor(n) as ex:
+            res = list(ex.map(stream, range(n)))
+        return sum(r[0] for r in res) / (max(r[1] for r in res) - t0)
+
+    tps = {n: [] for n in streams}
+    try:
+        one(0)
+        level(max(streams), 1.0)  # warm-up: every slot and the pool's threads
+        for _ in range(reps):
+            for n in streams:
+                tps[n].append(level(n, seconds))
     finally:
         srv.terminate()
         srv.wait(timeout=60)
+    rows = []
+    for n in streams:
+        ratios = [a / b for a, b in zip(tps[n], tps[streams[0]])]
+        rows.append((n, statistics.median(tps[n]), statistics.median(ratios), min(ratios), max(ratios)))
     return rows
 
 
@@ -111,6 +126,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--streams", default="1,8,16")
     ap.add_argument("--models", default="stories260k,smollm2", help="which of stories260k, smollm2 to run")
+    ap.add_argument("--seconds", type=float, default=3.0, help="length of one run of one level")
+    ap.add_argument("--reps", type=int, default=5, help="rounds of the levels, interleaved")
     ap.add_argument("--client", default="openai", choices=["openai", "http"],
                     help="openai: the official client; http: the standard library's http.client (less CPU "
                          "taken from the cores the server shares)")
@@ -127,11 +144,13 @@ def main():
         r = subprocess.run(["sh", os.path.join(ROOT, "scripts/model_path.sh")], capture_output=True, text=True)
         if r.returncode == 0 and "smollm2" in a.models.split(","):
             models.append(("SmolLM2-135M Q4_1", r.stdout.strip(), "smollm2", 64, 1024))
-        print("| model | threads | streams | tokens | seconds | output tok/s | vs 1 stream |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| model | threads | streams | output tok/s (median) | vs %d stream%s (median) | min - max |"
+              % (streams[0], "" if streams[0] == 1 else "s"))
+        print("|---|---:|---:|---:|---:|---|")
         for label, path, name, max_tokens, ctx in models:
-            for n, toks, dt, tps, ratio in run(a.ingot, path, name, a.threads, streams, max_tokens, ctx, a.client):
-                print("| %s | %d | %d | %d | %.2f | %.1f | %.2fx |" % (label, a.threads, n, toks, dt, tps, ratio))
+            for n, tps, ratio, lo, hi in run(a.ingot, path, name, a.threads, streams, max_tokens, ctx, a.client,
+                                              a.seconds, a.reps):
+                print("| %s | %d | %d | %.0f | %.2fx | %.2f - %.2f |" % (label, a.threads, n, tps, ratio, lo, hi))
                 sys.stdout.flush()
 
 

@@ -136,7 +136,7 @@ static void free_buffers(it_llm_ctx *c) {
     free(c->xqt_key);
     if (c->part) {
         for (int i = 0; i < c->nthreads; i++)
-            if (c->part[i]) free_buffers(c->part[i]), free(c->part[i]);
+            if (c->part[i]) free_buffers(c->part[i]), it_free(c->part[i]);
         free(c->part);
     }
 }
@@ -942,7 +942,7 @@ static it_llm_ctx *part_ctx(it_llm_ctx *c, int i, it_err *e) {
     if (!c->part && !(c->part = calloc((size_t)c->nthreads, sizeof *c->part)))
         return it_fail(e, INGOT_ERR_NOMEM, "out of memory"), NULL;
     if (!c->part[i]) {
-        it_llm_ctx *p = calloc(1, sizeof *p);
+        it_llm_ctx *p = it_calloc(sizeof *p + 256); /* (whole cache lines: the parts run side by side) */
         if (!p) return it_fail(e, INGOT_ERR_NOMEM, "out of memory"), NULL;
         p->m = c->m, p->qt = c->qt, p->kt = c->kt, p->nthreads = 1, p->weights_cached = c->weights_cached;
         p->ggml = c->ggml;
@@ -950,7 +950,7 @@ static it_llm_ctx *part_ctx(it_llm_ctx *c, int i, it_err *e) {
         p->tscratch = it_malloc((size_t)p->tstride * sizeof(float));
         if (!p->tscratch || grow(p, 1, e)) {
             free_buffers(p);
-            free(p);
+            it_free(p);
             return it_fail(e, INGOT_ERR_NOMEM, "out of memory"), NULL;
         }
         c->part[i] = p;

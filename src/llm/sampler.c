@@ -193,6 +193,13 @@ static void softmax(cand *c, int64_t n, float temp) {
     for (int64_t i = 0; i < n; i++) c[i].p = (float)(c[i].p / sum);
 }
 
+/* e[0] + ... + e[15] as a tree of independent adds */
+static float block_sum16(const float *e) {
+    float h[8];
+    for (int i = 0; i < 8; i++) h[i] = e[i] + e[i + 8];
+    return ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
+}
+
 int32_t it_sampler_sample(it_sampler *s, const float *logits, it_sample_result *res) {
     const it_sampler_params *p = &s->p;
     const int64_t V = s->n_vocab;
@@ -214,14 +221,22 @@ int32_t it_sampler_sample(it_sampler *s, const float *logits, it_sample_result *
         }
         for (int64_t i = 0; i < s->n_hist; i++) s->count[s->hist[i]] = 0;
     }
-    /* argmax + log-partition over the full distribution */
+    /* argmax + log-partition over the full distribution: the largest value by the vector
+     * kernel, then its first index (NaN and -inf never win; ties keep the lowest id) */
     int64_t best = -1;
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < V; i++)
-        if (w[i] > mx) { /* NaN and -inf never win; ties keep the lowest id */
-            mx = w[i];
-            best = i;
-        }
+    float mx = it_qdot()->max_f32(w, V);
+    if (mx == mx) {
+        if (mx > -INFINITY)
+            for (int64_t i = 0; i < V; i++)
+                if (w[i] == mx) {
+                    best = i;
+                    break;
+                }
+    } else { /* (a leading NaN) */
+        mx = -INFINITY;
+        for (int64_t i = 0; i < V; i++)
+            if (w[i] > mx) mx = w[i], best = i;
+    }
     if (best < 0 || !(mx == mx)) {
         if (res) memset(res, 0, sizeof *res), res->id = -1;
         return -1;
@@ -258,13 +273,34 @@ int32_t it_sampler_sample(it_sampler *s, const float *logits, it_sample_result *
                     cum += cs[k];
                     continue;
                 }
+                /* in the chunk: blocks of 16 by their sums, then the block's ids in order */
                 const int64_t end = V - k * CH < CH ? V : (k + 1) * CH;
-                for (int64_t i = k * CH; i < end; i++) {
-                    if (e[i] <= 0) continue;
-                    chosen = (int32_t)i; /* the last one with mass when rounding leaves r past the end */
-                    cum += e[i];
-                    if (r < cum) break;
+                int found = 0;
+                for (int64_t b = k * CH; b < end && !found; b += 16) {
+                    const int64_t be = end - b < 16 ? end : b + 16;
+                    if (be - b == 16 && be < end) {
+                        const float bs = block_sum16(e + b);
+                        if (r >= cum + bs) {
+                            cum += bs;
+                            continue;
+                        }
+                    }
+                    for (int64_t i = b; i < be; i++) {
+                        if (e[i] <= 0) continue;
+                        cum += e[i];
+                        if (r < cum) {
+                            chosen = (int32_t)i;
+                            found = 1;
+                            break;
+                        }
+                    }
                 }
+                if (!found) /* rounding left r past the end: the last id with mass */
+                    for (int64_t i = end - 1; i >= k * CH; i--)
+                        if (e[i] > 0) {
+                            chosen = (int32_t)i;
+                            break;
+                        }
                 break;
             }
         }
