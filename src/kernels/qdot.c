@@ -308,29 +308,30 @@ void it_qdot_p16_ref(uint32_t type, const void *wp, int64_t n, int nr, const voi
 
 /* ---- attention over the f16 cache ---- */
 
-void it_qdot_kq16_ref(const uint16_t *kt, const float *q, int nh, int group, int64_t hd, float *s, int64_t lds) {
-    for (int h = 0; h < nh; h++) {
-        const uint16_t *k = kt + (int64_t)(h / group) * hd * 16;
-        const float *qh = q + (int64_t)h * hd;
-        for (int j = 0; j < 16; j++) {
-            float a[4] = {0, 0, 0, 0};
-            int64_t d = 0;
-            for (; d + 4 <= hd; d += 4)
-                for (int r = 0; r < 4; r++) a[r] = fmaf(qh[d + r], it_f16_to_f32(k[(d + r) * 16 + j]), a[r]);
-            for (; d < hd; d++) a[0] = fmaf(qh[d], it_f16_to_f32(k[d * 16 + j]), a[0]);
-            s[h * lds + j] = (a[0] + a[1]) + (a[2] + a[3]);
+void it_qdot_kq_ref(const uint16_t *const *kb, int64_t nb, const float *q, int nh, int group, int64_t hd, float *s,
+                    int64_t lds) {
+    for (int64_t b = 0; b < nb; b++)
+        for (int h = 0; h < nh; h++) {
+            const uint16_t *k = kb[b] + (int64_t)(h / group) * hd * 16;
+            const float *qh = q + (int64_t)h * hd;
+            for (int j = 0; j < 16; j++) {
+                float a[4] = {0, 0, 0, 0};
+                int64_t d = 0;
+                for (; d + 4 <= hd; d += 4)
+                    for (int r = 0; r < 4; r++) a[r] = fmaf(qh[d + r], it_f16_to_f32(k[(d + r) * 16 + j]), a[r]);
+                for (; d < hd; d++) a[0] = fmaf(qh[d], it_f16_to_f32(k[d * 16 + j]), a[0]);
+                s[h * lds + b * 16 + j] = (a[0] + a[1]) + (a[2] + a[3]);
+            }
         }
-    }
 }
 
-void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int group, int64_t n,
-                    int64_t hd, float *out, int64_t ldo) {
-    for (int j = 0; j < nh; j++) {
-        const uint16_t *vj = v + (int64_t)(j / group) * hd;
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < hd; k++)
-                out[j * ldo + k] = fmaf(p[j * ldp + i], it_f16_to_f32(vj[i * stride + k]), out[j * ldo + k]);
-    }
+void it_qdot_pv_ref(const uint16_t *const *vb, int64_t off, int64_t n, int64_t stride, const float *p, int64_t ldp,
+                    int nh, int group, int64_t hd, float *out, int64_t ldo) {
+    for (int j = 0; j < nh; j++)
+        for (int64_t i = 0; i < n; i++) {
+            const uint16_t *v = vb[(off + i) / 16] + (off + i) % 16 * stride + (int64_t)(j / group) * hd;
+            for (int64_t k = 0; k < hd; k++) out[j * ldo + k] = fmaf(p[j * ldp + i], it_f16_to_f32(v[k]), out[j * ldo + k]);
+        }
 }
 
 void it_f16_store_ref(uint16_t *dst, int64_t stride, const float *x, int64_t n) {
@@ -400,7 +401,7 @@ static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot
                                         q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                         it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, NULL, NULL, NULL, /* packed: row kernels */
                                         it_dot_f16_ref,
-                                        it_axpy_f16_ref, it_qdot_kq16_ref, it_qdot_pv_ref, it_qdot_pv_q8_0_ref, f16_tile_ref, it_dot_f32_ref, f32_tile_ref,
+                                        it_axpy_f16_ref, it_qdot_kq_ref, it_qdot_pv_ref, it_qdot_pv_q8_0_ref, f16_tile_ref, it_dot_f32_ref, f32_tile_ref,
                                         it_qdot_quant_act, it_max_f32_ref, it_f16_store_ref, it_exp_sum_ref, it_silu_mul_ref};
 
 #ifdef INGOT_HAVE_X86

@@ -52,19 +52,22 @@ typedef struct it_qdot_table {
     it_qpack16_fn q8_0_p16, q4_0_p16, q4_1_p16; /* packed-group kernels; NULL: the row kernels */
     float (*dot_f16)(const uint16_t *a, const float *b, int64_t n);      /* any n */
     void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);   /* y += a*x, any n */
-    /* Attention over an f16 KV cache whose K blocks are stored transposed (16 positions
-     * per block: kt[d * 16 + j] is dimension d of position j). kq16: s[j] = q . k_j for the
-     * block's 16 positions, summed as four partial sums over d mod 4 (d in order), then
-     * (s0 + s1) + (s2 + s3): the same bits on every tier (it_qdot_kq16_ref). Both take nh
-     * query heads, `group` of them per KV head: head j reads KV head j / group (its K rows
-     * at kt + (j / group) * hd * 16, its V row at v + (j / group) * hd). kq16: head j's
-     * query at q + j * hd, its scores at s + j * lds. pv: head j's weights at p + j * ldp
-     * and output at out + j * ldo: out[k] += sum_i p[i] * v[i * stride + k] for i < n in
-     * order, one fma per term (the bits of n axpy_f16 calls on the SIMD tiers; heads
-     * computed together to overlap their chains of dependent fmas). */
-    void (*kq16_f16)(const uint16_t *kt, const float *q, int nh, int group, int64_t hd, float *s, int64_t lds);
-    void (*pv_f16)(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int group, int64_t n,
-                   int64_t hd, float *out, int64_t ldo);
+    /* Attention over an f16 KV cache of blocks of 16 positions, a sequence's blocks given as
+     * a list of pointers. K blocks are stored transposed (kt[d * 16 + j] is dimension d of
+     * position j); V blocks hold 16 rows, stride elements apart. Both take nh query heads,
+     * `group` of them per KV head: head h reads KV head h / group (its K at kb[b] + (h /
+     * group) * hd * 16, its V at + (h / group) * hd). kq: for the nb blocks, s[h * lds + 16
+     * * b + j] = q_h . k_j (q_h at q + h * hd), summed as four partial sums over d mod 4 (d
+     * in order), then (s0 + s1) + (s2 + s3): the same bits on every tier
+     * (it_qdot_kq_ref). pv: rows off .. off + n - 1 of the list (row r at vb[r / 16] + r %
+     * 16 * stride), head h's weights at p + h * ldp (one per row) and output at out + h *
+     * ldo: out[k] += sum_i p[i] * v_i[k] in row order, one fma per term (the bits of n
+     * axpy_f16 calls on the SIMD tiers; heads computed together to overlap their chains of
+     * dependent fmas). */
+    void (*kq_f16)(const uint16_t *const *kb, int64_t nb, const float *q, int nh, int group, int64_t hd, float *s,
+                   int64_t lds);
+    void (*pv_f16)(const uint16_t *const *vb, int64_t off, int64_t n, int64_t stride, const float *p, int64_t ldp,
+                   int nh, int group, int64_t hd, float *out, int64_t ldo);
     /* The same over Q8_0 rows (hd a multiple of 32, row i at v + i * stride bytes): out[k] +=
      * (p[i] * d) * q for each row's block scale d, one fma per term, rows in order. */
     void (*pv_q8_0)(const void *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
@@ -158,9 +161,10 @@ void it_qpack16_groups(uint32_t type, const void *w, int64_t row_bytes, int64_t 
 void it_qdot_p16_ref(uint32_t type, const void *wp, int64_t n, int nr, const void *xq, int64_t xs, int64_t T, float *y,
                      int64_t ldy);
 void it_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n);
-void it_qdot_kq16_ref(const uint16_t *kt, const float *q, int nh, int group, int64_t hd, float *s, int64_t lds);
+void it_qdot_kq_ref(const uint16_t *const *kb, int64_t nb, const float *q, int nh, int group, int64_t hd, float *s,
+                    int64_t lds);
 void it_qdot_pv_q8_0_ref(const void *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
-void it_qdot_pv_ref(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int group, int64_t n,
-                    int64_t hd, float *out, int64_t ldo);
+void it_qdot_pv_ref(const uint16_t *const *vb, int64_t off, int64_t n, int64_t stride, const float *p, int64_t ldp,
+                    int nh, int group, int64_t hd, float *out, int64_t ldo);
 
 #endif

@@ -404,15 +404,34 @@ static const float *vec_f32(const it_llm_weight *w, float *tmp) {
     return tmp;
 }
 
+/* eight lanes in the compiler's vector types (the build's baseline instructions): each
+ * lane's operations are the scalar ones, in the same order */
+typedef float it_v8f __attribute__((vector_size(32)));
+typedef double it_v8d __attribute__((vector_size(64)));
+
 static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps, int plus1, int in_order) {
-    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* eight running sums: vectorizable, a fixed order */
+    it_v8d acc = {0, 0, 0, 0, 0, 0, 0, 0}; /* eight running sums (lane k: i = k mod 8), a fixed order */
+    double s[8];
     int64_t i = 0;
-    for (; i + 8 <= n && !in_order; i += 8)
-        for (int k = 0; k < 8; k++) s[k] += (double)(x[i + k] * x[i + k]);
+    for (; i + 8 <= n && !in_order; i += 8) {
+        it_v8f xv;
+        memcpy(&xv, x + i, sizeof xv);
+        acc += __builtin_convertvector(xv * xv, it_v8d);
+    }
+    memcpy(s, &acc, sizeof s);
     for (; i < n; i++) s[0] += (double)(x[i] * x[i]); /* (ggml's order) */
     const double ss = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
-    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * (plus1 ? 1.0f + w[i] : w[i]);
+    const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        it_v8f xv, wv;
+        memcpy(&xv, x + k, sizeof xv);
+        memcpy(&wv, w + k, sizeof wv);
+        if (plus1) wv = 1.0f + wv;
+        xv = xv * scale * wv;
+        memcpy(out + k, &xv, sizeof xv);
+    }
+    for (; k < n; k++) out[k] = x[k] * scale * (plus1 ? 1.0f + w[k] : w[k]);
 }
 
 /* rotate n_heads heads of head_dim in v by the token's cos/sin table cs[n_rot/2][2] */
@@ -627,11 +646,13 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
         const int64_t b0 = p0 / IT_KV_BLOCK, b1 = (np - 1) / IT_KV_BLOCK;
         float sum[IT_LLM_MAX_HEADS];
         /* q . k for whole blocks of 16 positions (K blocks are transposed), every head of
-         * the item at once over an f16 block */
-        for (int64_t blk = b0; blk <= b1 && kv->f16; blk++) {
-            const void *kb = it_kv_block(kv, kv->k, j->layer, s, blk * IT_KV_BLOCK);
-            c->qt->kq16_f16((const uint16_t *)kb + g0 * hd * IT_KV_BLOCK, c->q + t * qd + h0 * hd, (int)nh, gsz, hd,
-                            sc0 + blk * IT_KV_BLOCK, ss);
+         * the item at once over f16 blocks, up to 64 blocks a call */
+        const uint16_t *bl[64];
+        for (int64_t c0 = b0; c0 <= b1 && kv->f16; c0 += 64) {
+            const int64_t nb = b1 + 1 - c0 < 64 ? b1 + 1 - c0 : 64;
+            for (int64_t k = 0; k < nb; k++)
+                bl[k] = (const uint16_t *)it_kv_block(kv, kv->k, j->layer, s, (c0 + k) * IT_KV_BLOCK) + g0 * hd * IT_KV_BLOCK;
+            c->qt->kq_f16(bl, nb, c->q + t * qd + h0 * hd, (int)nh, gsz, hd, sc0 + c0 * IT_KV_BLOCK, ss);
         }
         for (int64_t jh = 0; jh < nh; jh++) {
             const int64_t g = (h0 + jh) / group;
@@ -662,13 +683,17 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
             }
         }
         memset(out0, 0, (size_t)(nh * hd) * sizeof *out0);
-        for (int64_t blk = b0; blk <= b1; blk++) { /* the block's positions in [p0, np), in order */
+        for (int64_t c0 = b0; c0 <= b1 && kv->f16; c0 += 64) { /* positions [p0, np) in order, 64 blocks a call */
+            const int64_t nb = b1 + 1 - c0 < 64 ? b1 + 1 - c0 : 64;
+            const int64_t a = c0 * IT_KV_BLOCK > p0 ? c0 * IT_KV_BLOCK : p0;
+            const int64_t z = (c0 + nb) * IT_KV_BLOCK < np ? (c0 + nb) * IT_KV_BLOCK : np;
+            for (int64_t k = 0; k < nb; k++)
+                bl[k] = (const uint16_t *)it_kv_entry(kv, kv->v, j->layer, s, (c0 + k) * IT_KV_BLOCK) + g0 * hd;
+            c->qt->pv_f16(bl, a - c0 * IT_KV_BLOCK, z - a, kv->kv_dim, sc0 + a, ss, (int)nh, gsz, hd, out0, hd);
+        }
+        for (int64_t blk = b0; blk <= b1 && !kv->f16; blk++) { /* the block's positions in [p0, np), in order */
             int64_t a = blk * IT_KV_BLOCK > p0 ? blk * IT_KV_BLOCK : p0, z = (blk + 1) * IT_KV_BLOCK < np ? (blk + 1) * IT_KV_BLOCK : np;
             const void *vp = it_kv_entry(kv, kv->v, j->layer, s, a);
-            if (kv->f16) {
-                c->qt->pv_f16((const uint16_t *)vp + g0 * hd, kv->kv_dim, sc0 + a, ss, (int)nh, gsz, z - a, hd, out0, hd);
-                continue;
-            }
             for (int64_t jh = 0; jh < nh; jh++) {
                 const int64_t g = (h0 + jh) / group;
                 const float *sc = sc0 + jh * ss;

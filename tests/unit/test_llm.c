@@ -896,14 +896,15 @@ static void attn_kernels_tiers(void **state) {
     static const int64_t hds[] = {64, 72, 128, 6, 8, 16};
     for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++) {
         const int64_t hd = hds[hi], n = 23, stride = hd + 24;
-        uint16_t *kt = malloc((size_t)(hd * 16) * 2), *v = malloc((size_t)(n * stride) * 2);
+        uint16_t *kt = malloc((size_t)(hd * 16) * 2), *v = malloc((size_t)(32 * stride) * 2);
         float *q = malloc((size_t)hd * 4), p[23], s0[16], s1[16];
         float *o0 = malloc((size_t)hd * 4), *o1 = malloc((size_t)hd * 4);
         for (int64_t i = 0; i < hd * 16; i++) kt[i] = it_f32_to_f16(frand(&s) * 2);
-        for (int64_t i = 0; i < n * stride; i++) v[i] = it_f32_to_f16(frand(&s));
+        for (int64_t i = 0; i < 32 * stride; i++) v[i] = it_f32_to_f16(frand(&s));
         for (int64_t i = 0; i < hd; i++) q[i] = frand(&s);
         for (int i = 0; i < n; i++) p[i] = frand(&s) * 0.5f + 0.5f;
-        it_qdot_kq16_ref(kt, q, 1, 1, hd, s0, 16);
+        const uint16_t *kl[1] = {kt}, *vl[2] = {v, v + 16 * stride}; /* the rows as a list of two blocks */
+        it_qdot_kq_ref(kl, 1, q, 1, 1, hd, s0, 16);
         for (int j = 0; j < 16; j++) { /* against a plain double dot */
             double e = 0;
             for (int64_t d = 0; d < hd; d++) e += (double)q[d] * it_f16_to_f32(kt[d * 16 + j]);
@@ -911,44 +912,52 @@ static void attn_kernels_tiers(void **state) {
         }
         for (int64_t k = 0; k < hd; k++) o0[k] = frand(&s);
         memcpy(o1, o0, (size_t)hd * 4);
-        it_qdot_pv_ref(v, stride, p, 0, 1, 1, n, hd, o0, 0);
+        it_qdot_pv_ref(vl, 0, n, stride, p, 0, 1, 1, hd, o0, 0);
         for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
             const it_qdot_table *t = it_qdot_for(isa);
-            if (!t || !t->kq16_f16) continue;
-            t->kq16_f16(kt, q, 1, 1, hd, s1, 16);
+            if (!t || !t->kq_f16) continue;
+            t->kq_f16(kl, 1, q, 1, 1, hd, s1, 16);
             assert_memory_equal(s0, s1, sizeof s0);
             float *o2 = malloc((size_t)hd * 4);
             memcpy(o2, o1, (size_t)hd * 4);
-            t->pv_f16(v, stride, p, 0, 1, 1, n, hd, o2, 0);
+            t->pv_f16(vl, 0, n, stride, p, 0, 1, 1, hd, o2, 0);
             assert_memory_equal(o0, o2, (size_t)hd * 4);
             /* the same bits as n axpy_f16 calls (fused on the SIMD tiers) */
             memcpy(o2, o1, (size_t)hd * 4);
             for (int i = 0; i < n; i++) t->axpy_f16(o2, p[i], v + i * stride, hd);
             if (isa != IT_ISA_SCALAR) assert_memory_equal(o0, o2, (size_t)hd * 4);
             free(o2);
-            /* nh query heads, `group` per KV head (1 to 5 KV heads side by side in a row):
-             * each head the bits of its own call on its KV head's rows */
+            /* nh query heads, `group` per KV head (1 to 5 KV heads side by side in a row),
+             * over three blocks apart in memory, the rows starting inside the first: each
+             * head the bits of the reference's single-head call on its KV head's rows */
             for (int nkv = 1; nkv <= 5; nkv++)
                 for (int group = 1; group <= 6; group++) {
                     const int nh = nkv * group;
-                    const int64_t vs = nkv * hd + 8, ss = 40; /* row stride, scores per head */
-                    uint16_t *vm = malloc((size_t)(n * vs) * 2), *km = malloc((size_t)(nkv * hd * 16) * 2);
+                    const int64_t vs = nkv * hd + 8, ss = 56, off = 5, nr = 40; /* rows 5 .. 44 */
+                    uint16_t *vm[3], *km[3];
+                    for (int b = 0; b < 3; b++) {
+                        vm[b] = malloc((size_t)(16 * vs) * 2), km[b] = malloc((size_t)(nkv * hd * 16) * 2);
+                        for (int64_t i = 0; i < 16 * vs; i++) vm[b][i] = it_f32_to_f16(frand(&s));
+                        for (int64_t i = 0; i < nkv * hd * 16; i++) km[b][i] = it_f32_to_f16(frand(&s) * 2);
+                    }
+                    const uint16_t *vb[3] = {vm[0], vm[1], vm[2]}, *kb[3] = {km[0], km[1], km[2]};
                     float *pm = malloc((size_t)(nh * ss) * 4), *qm = malloc((size_t)(nh * hd) * 4);
                     float *om = malloc((size_t)(nh * hd) * 4), *oe = malloc((size_t)(nh * hd) * 4);
                     float *sm = malloc((size_t)(nh * ss) * 4), *se = malloc((size_t)(nh * ss) * 4);
-                    for (int64_t i = 0; i < n * vs; i++) vm[i] = it_f32_to_f16(frand(&s));
-                    for (int64_t i = 0; i < nkv * hd * 16; i++) km[i] = it_f32_to_f16(frand(&s) * 2);
                     for (int64_t i = 0; i < nh * ss; i++) pm[i] = frand(&s) * 0.5f + 0.5f, sm[i] = se[i] = 0;
                     for (int64_t i = 0; i < nh * hd; i++) qm[i] = frand(&s), om[i] = oe[i] = frand(&s);
-                    t->pv_f16(vm, vs, pm, ss, nh, group, n, hd, om, hd);
-                    t->kq16_f16(km, qm, nh, group, hd, sm, ss);
+                    t->pv_f16(vb, off, nr, vs, pm, ss, nh, group, hd, om, hd);
+                    t->kq_f16(kb, 3, qm, nh, group, hd, sm, ss);
                     for (int jh = 0; jh < nh; jh++) {
-                        it_qdot_pv_ref(vm + jh / group * hd, vs, pm + jh * ss, 0, 1, 1, n, hd, oe + jh * hd, 0);
-                        it_qdot_kq16_ref(km + jh / group * hd * 16, qm + jh * hd, 1, 1, hd, se + jh * ss, 16);
+                        const uint16_t *vh[3], *kh[3];
+                        for (int b = 0; b < 3; b++) vh[b] = vb[b] + jh / group * hd, kh[b] = kb[b] + jh / group * hd * 16;
+                        it_qdot_pv_ref(vh, off, nr, vs, pm + jh * ss, 0, 1, 1, hd, oe + jh * hd, 0);
+                        it_qdot_kq_ref(kh, 3, qm + jh * hd, 1, 1, hd, se + jh * ss, 0);
                     }
                     assert_memory_equal(om, oe, (size_t)(nh * hd) * 4);
                     assert_memory_equal(sm, se, (size_t)(nh * ss) * 4);
-                    free(vm), free(km), free(pm), free(qm), free(om), free(oe), free(sm), free(se);
+                    for (int b = 0; b < 3; b++) free(vm[b]), free(km[b]);
+                    free(pm), free(qm), free(om), free(oe), free(sm), free(se);
                 }
         }
         if (hd % 32 == 0) { /* Q8_0 rows: every tier the reference's bits */

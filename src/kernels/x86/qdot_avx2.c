@@ -250,8 +250,11 @@ static void kq16_one(const uint16_t *kt, const float *q, int64_t hd, float *s) {
     }
 }
 
-static void kq16_f16(const uint16_t *kt, const float *q, int nh, int group, int64_t hd, float *s, int64_t lds) {
-    for (int j = 0; j < nh; j++) kq16_one(kt + (int64_t)(j / group) * hd * 16, q + (int64_t)j * hd, hd, s + (int64_t)j * lds);
+static void kq_f16(const uint16_t *const *kb, int64_t nb, const float *q, int nh, int group, int64_t hd, float *s,
+                   int64_t lds) {
+    for (int64_t b = 0; b < nb; b++)
+        for (int j = 0; j < nh; j++)
+            kq16_one(kb[b] + (int64_t)(j / group) * hd * 16, q + (int64_t)j * hd, hd, s + (int64_t)j * lds + b * 16);
 }
 
 static void pv_one(const uint16_t *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out) {
@@ -281,9 +284,14 @@ static void pv_one(const uint16_t *v, int64_t stride, const float *p, int64_t n,
         for (int64_t i = 0; i < n; i++) out[k] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(p[i]), _mm_set_ss(half(v[i * stride + k])), _mm_set_ss(out[k])));
 }
 
-static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int group, int64_t n,
-                   int64_t hd, float *out, int64_t ldo) {
-    for (int j = 0; j < nh; j++) pv_one(v + (int64_t)(j / group) * hd, stride, p + j * ldp, n, hd, out + j * ldo);
+static void pv_f16(const uint16_t *const *vb, int64_t off, int64_t n, int64_t stride, const float *p, int64_t ldp,
+                   int nh, int group, int64_t hd, float *out, int64_t ldo) {
+    for (int64_t i0 = 0; i0 < n;) { /* block by block, the chains carried in out */
+        const int64_t r0 = (off + i0) % 16, cnt = n - i0 < 16 - r0 ? n - i0 : 16 - r0;
+        const uint16_t *v = vb[(off + i0) / 16] + r0 * stride;
+        for (int j = 0; j < nh; j++) pv_one(v + (int64_t)(j / group) * hd, stride, p + j * ldp + i0, cnt, hd, out + j * ldo);
+        i0 += cnt;
+    }
 }
 
 /* ---- softmax and gate pieces ---- */
@@ -399,6 +407,6 @@ static void silu_mul(float *g, const float *u, int64_t n) {
 
 static const it_qdot_table table = {IT_ISA_AVX2, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq16_f16, pv_f16, pv_q8_0, f16_tile, dot_f32, f32_tile, it_qdot_quant_act, max_f32, f16_store, exp_sum, silu_mul};
+                                    kq_f16, pv_f16, pv_q8_0, f16_tile, dot_f32, f32_tile, it_qdot_quant_act, max_f32, f16_store, exp_sum, silu_mul};
 const it_qdot_table *it_qdot_avx2(void);
 const it_qdot_table *it_qdot_avx2(void) { return &table; }

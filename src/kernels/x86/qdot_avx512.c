@@ -359,18 +359,54 @@ static inline __attribute__((always_inline)) void kq_heads(const uint16_t *kt, c
         _mm512_storeu_ps(s + j * lds, _mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
 }
 
-static void kq16_f16(const uint16_t *kt, const float *q, int nh, int group, int64_t hd, float *s, int64_t lds) {
+/* 8-dimensional heads: the NJ heads' query values broadcast once for all the blocks */
+static inline __attribute__((always_inline)) void kq8_blocks(const uint16_t *const *kb, int64_t nb, int64_t koff,
+                                                             const float *q, float *s, int64_t lds, const int NJ) {
+    __m512 qv[2][8];
+#pragma GCC unroll 2
+    for (int j = 0; j < NJ; j++)
+#pragma GCC unroll 8
+        for (int d = 0; d < 8; d++) qv[j][d] = _mm512_set1_ps(q[j * 8 + d]);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint16_t *kt = kb[b] + koff;
+        __m512 k[8];
+#pragma GCC unroll 8
+        for (int d = 0; d < 8; d++) k[d] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kt + d * 16)));
+#pragma GCC unroll 2
+        for (int j = 0; j < NJ; j++) {
+            __m512 a[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                a[r] = _mm512_fmadd_ps(qv[j][4 + r], k[4 + r], _mm512_fmadd_ps(qv[j][r], k[r], _mm512_setzero_ps()));
+            _mm512_storeu_ps(s + j * lds + b * 16, _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])));
+        }
+    }
+}
+
+static void kq_f16(const uint16_t *const *kb, int64_t nb, const float *q, int nh, int group, int64_t hd, float *s,
+                   int64_t lds) {
+    if (group > nh) group = nh;
     for (int j0 = 0; j0 < nh; j0 += group) { /* the heads of one KV head share its rows */
-        const uint16_t *k = kt + (int64_t)(j0 / group) * hd * 16;
+        const int64_t koff = (int64_t)(j0 / group) * hd * 16;
         const int gn = nh - j0 < group ? nh - j0 : group;
         for (int j = j0; j < j0 + gn;) {
             const int left = j0 + gn - j;
             const float *qj = q + (int64_t)j * hd;
             float *sj = s + (int64_t)j * lds;
-            if (left >= 4) kq_heads(k, qj, hd, sj, lds, 4), j += 4;
-            else if (left == 3) kq_heads(k, qj, hd, sj, lds, 3), j += 3;
-            else if (left == 2) kq_heads(k, qj, hd, sj, lds, 2), j += 2;
-            else kq_heads(k, qj, hd, sj, lds, 1), j += 1;
+            if (hd == 8) {
+                if (left >= 2) kq8_blocks(kb, nb, koff, qj, sj, lds, 2), j += 2;
+                else kq8_blocks(kb, nb, koff, qj, sj, lds, 1), j += 1;
+                continue;
+            }
+            const int nj = left >= 4 ? 4 : left;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint16_t *k = kb[b] + koff;
+                if (nj == 4) kq_heads(k, qj, hd, sj + b * 16, lds, 4);
+                else if (nj == 3) kq_heads(k, qj, hd, sj + b * 16, lds, 3);
+                else if (nj == 2) kq_heads(k, qj, hd, sj + b * 16, lds, 2);
+                else kq_heads(k, qj, hd, sj + b * 16, lds, 1);
+            }
+            j += nj;
         }
     }
 }
@@ -423,10 +459,10 @@ static inline __attribute__((always_inline)) void pv_small(const uint16_t *v, in
  * dimensions: lanes 0-7 KV head 2c, 8-15 KV head 2c + 1) or one (16), and one accumulator
  * per (vector, head of the KV head) takes its heads' weights, broadcast per half. CC
  * vectors times GJ heads in flight: independent chains (a head's chain is latency-bound). */
-static inline __attribute__((always_inline)) void pv_wide(const uint16_t *v, int64_t stride, const float *p,
-                                                          int64_t ldp, int group, int nkv, int c0, int j0, int64_t n,
-                                                          float *out, int64_t ldo, const int HALF, const int CC,
-                                                          const int GJ) {
+static inline __attribute__((always_inline)) void pv_wide(const uint16_t *const *vb, int64_t off, int64_t stride,
+                                                          const float *p, int64_t ldp, int group, int nkv, int c0,
+                                                          int j0, int64_t n, float *out, int64_t ldo, const int HALF,
+                                                          const int CC, const int GJ) {
     const int64_t hd = HALF ? 8 : 16;
     const float *plo[2][4], *phi[2][4];
     float *olo[2][4], *ohi[2][4];
@@ -449,18 +485,21 @@ static inline __attribute__((always_inline)) void pv_wide(const uint16_t *v, int
             }
         }
     }
-    for (int64_t i = 0; i < n; i++) {
-        const uint16_t *vr = v + i * stride + (int64_t)c0 * 16;
+    for (int64_t i0 = 0; i0 < n;) { /* the rows of one block, then the next block's */
+        const int64_t r0 = (off + i0) % 16, cnt = n - i0 < 16 - r0 ? n - i0 : 16 - r0;
+        const uint16_t *vr = vb[(off + i0) / 16] + r0 * stride + (int64_t)c0 * 16;
+        for (int64_t i = i0; i < i0 + cnt; i++, vr += stride)
 #pragma GCC unroll 2
-        for (int c = 0; c < CC; c++) {
-            const __m512 vc = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(vm[c], vr + c * 16));
+            for (int c = 0; c < CC; c++) {
+                const __m512 vc = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(vm[c], vr + c * 16));
 #pragma GCC unroll 4
-            for (int j = 0; j < GJ; j++) {
-                __m512 pw = _mm512_set1_ps(plo[c][j][i]);
-                if (HALF) pw = _mm512_mask_mov_ps(pw, (__mmask16)0xff00, _mm512_set1_ps(phi[c][j][i]));
-                acc[c][j] = _mm512_fmadd_ps(pw, vc, acc[c][j]);
+                for (int j = 0; j < GJ; j++) {
+                    __m512 pw = _mm512_set1_ps(plo[c][j][i]);
+                    if (HALF) pw = _mm512_mask_mov_ps(pw, (__mmask16)0xff00, _mm512_set1_ps(phi[c][j][i]));
+                    acc[c][j] = _mm512_fmadd_ps(pw, vc, acc[c][j]);
+                }
             }
-        }
+        i0 += cnt;
     }
     (void)hd;
 #pragma GCC unroll 2
@@ -478,19 +517,16 @@ static inline __attribute__((always_inline)) void pv_wide(const uint16_t *v, int
 
 #define PV_WIDE_GJ(HALF, CC)                                                                               \
     do {                                                                                                   \
-        if (gl >= 4) pv_wide(v, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 4), j0 += 4;    \
-        else if (gl >= 2) pv_wide(v, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 2), j0 += 2; \
-        else pv_wide(v, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 1), j0 += 1;          \
+        if (gl >= 4) pv_wide(vb, off, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 4), j0 += 4; \
+        else if (gl >= 2)                                                                                  \
+            pv_wide(vb, off, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 2), j0 += 2;        \
+        else pv_wide(vb, off, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 1), j0 += 1;       \
     } while (0)
 
-static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t ldp, int nh, int group, int64_t n,
-                   int64_t hd, float *out, int64_t ldo) {
+static void pv_f16(const uint16_t *const *vb, int64_t off, int64_t n, int64_t stride, const float *p, int64_t ldp,
+                   int nh, int group, int64_t hd, float *out, int64_t ldo) {
     if (group > nh) group = nh;
     const int nkv = (nh + group - 1) / group;
-    if (hd > 16) {
-        for (int j = 0; j < nh; j++) pv_one(v + (int64_t)(j / group) * hd, stride, p + j * ldp, n, hd, out + j * ldo);
-        return;
-    }
     if ((hd == 8 || hd == 16) && nh % group == 0) {
         const int half = hd == 8, nc = half ? (nkv + 1) / 2 : nkv;
         for (int c0 = 0; c0 < nc;) {
@@ -506,18 +542,28 @@ static void pv_f16(const uint16_t *v, int64_t stride, const float *p, int64_t ld
         }
         return;
     }
-    const __mmask16 m = (__mmask16)((1u << hd) - 1);
-    for (int g0 = 0; g0 < nh; g0 += group) { /* each KV head's query heads, up to four together */
-        const uint16_t *vg = v + (int64_t)(g0 / group) * hd;
-        const int ge = g0 + group < nh ? g0 + group : nh;
-        int j = g0;
-        for (; j + 4 <= ge; j += 4) pv_small(vg, stride, p + j * ldp, ldp, 4, n, m, out + j * ldo, ldo);
-        switch (ge - j) {
-        case 3: pv_small(vg, stride, p + j * ldp, ldp, 3, n, m, out + j * ldo, ldo); break;
-        case 2: pv_small(vg, stride, p + j * ldp, ldp, 2, n, m, out + j * ldo, ldo); break;
-        case 1: pv_small(vg, stride, p + j * ldp, ldp, 1, n, m, out + j * ldo, ldo); break;
-        default: break;
+    const __mmask16 m = hd >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << hd) - 1);
+    for (int64_t i0 = 0; i0 < n;) { /* block by block, the chains carried in out */
+        const int64_t r0 = (off + i0) % 16, cnt = n - i0 < 16 - r0 ? n - i0 : 16 - r0;
+        const uint16_t *v = vb[(off + i0) / 16] + r0 * stride;
+        const float *pi = p + i0;
+        if (hd > 16) {
+            for (int j = 0; j < nh; j++) pv_one(v + (int64_t)(j / group) * hd, stride, pi + j * ldp, cnt, hd, out + j * ldo);
+        } else {
+            for (int g0 = 0; g0 < nh; g0 += group) { /* each KV head's query heads, up to four together */
+                const uint16_t *vg = v + (int64_t)(g0 / group) * hd;
+                const int ge = g0 + group < nh ? g0 + group : nh;
+                int j = g0;
+                for (; j + 4 <= ge; j += 4) pv_small(vg, stride, pi + j * ldp, ldp, 4, cnt, m, out + j * ldo, ldo);
+                switch (ge - j) {
+                case 3: pv_small(vg, stride, pi + j * ldp, ldp, 3, cnt, m, out + j * ldo, ldo); break;
+                case 2: pv_small(vg, stride, pi + j * ldp, ldp, 2, cnt, m, out + j * ldo, ldo); break;
+                case 1: pv_small(vg, stride, pi + j * ldp, ldp, 1, cnt, m, out + j * ldo, ldo); break;
+                default: break;
+                }
+            }
         }
+        i0 += cnt;
     }
 }
 
@@ -644,6 +690,6 @@ static void silu_mul(float *g, const float *u, int64_t n) {
 
 static const it_qdot_table table = {IT_ISA_AVX512, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq16_f16, pv_f16, pv_q8_0, f16_tile, dot_f32, f32_tile, quant_act, max_f32, f16_store, exp_sum, silu_mul};
+                                    kq_f16, pv_f16, pv_q8_0, f16_tile, dot_f32, f32_tile, quant_act, max_f32, f16_store, exp_sum, silu_mul};
 const it_qdot_table *it_qdot_avx512(void);
 const it_qdot_table *it_qdot_avx512(void) { return &table; }
