@@ -39,6 +39,13 @@ int32_t ingot_llm_sampler_sample(ingot_llm_sampler *s, const float *logits, ingo
  * i < n, each with the result it has alone. The samplers must be distinct. */
 void ingot_llm_sampler_sample_rows(ingot_llm_ctx *c, int n, ingot_llm_sampler *const *smp, const float *logits,
                                    int64_t ld, int32_t *ids, ingot_llm_token *toks);
+/* ingot_llm_decode, then ingot_llm_sampler_sample_rows over its output rows (smp[k] draws
+ * output row k; logits must hold them all), with the same results; a row is drawn on the
+ * thread that computed it as soon as that thread's part of the batch is done (a batch of
+ * several sequences split between threads does not wait for every row first). */
+ingot_status ingot_llm_decode_sample(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
+                                     const int32_t *seq, const uint8_t *want_logits, float *logits,
+                                     ingot_llm_sampler *const *smp, int32_t *ids, ingot_llm_token *toks);
 
 typedef struct ingot_llm_streamer ingot_llm_streamer;
 

@@ -419,12 +419,12 @@ static void *sched_main(void *arg) {
         lm->steps++;
         kv_gauges(lm);
         pthread_mutex_unlock(&lm->mu);
-        ingot_status st = nt ? ingot_llm_decode(lm->ctx, nt, lm->b_tok, lm->b_pos, lm->b_seq, lm->b_want, lm->logits)
+        /* decoding and sampling on the compute threads, outside the lock (only this thread
+         * uses the running requests' samplers, and a request leaves its slot only on this
+         * thread); a row is drawn by the thread that computed it */
+        ingot_status st = nt ? ingot_llm_decode_sample(lm->ctx, nt, lm->b_tok, lm->b_pos, lm->b_seq, lm->b_want,
+                                                       lm->logits, smp, ids, toks)
                              : INGOT_OK;
-        /* sampling on the compute threads, outside the lock (only this thread uses the
-         * running requests' samplers, and a request leaves its slot only on this thread) */
-        if (st == INGOT_OK && nrows > 0)
-            ingot_llm_sampler_sample_rows(lm->ctx, nrows, smp, lm->logits, lm->n_vocab, ids, toks);
         pthread_mutex_lock(&lm->mu);
         char msg[256];
         if (st != INGOT_OK) snprintf(msg, sizeof msg, "decode failed: %s", ingot_llm_ctx_error(lm->ctx));

@@ -171,6 +171,31 @@ void ingot_llm_sampler_sample_rows(ingot_llm_ctx *c, int n, ingot_llm_sampler *c
     it_parallel_for(c->c->tp, n, 1, sample_rows, &j);
 }
 
+static void note_prefix(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos, const int32_t *seq);
+
+static void sample_row(void *arg, int64_t row, const float *logits) {
+    const sample_job *j = arg;
+    j->ids[row] = ingot_llm_sampler_sample(j->smp[row], logits, j->toks ? &j->toks[row] : NULL);
+}
+
+ingot_status ingot_llm_decode_sample(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
+                                     const int32_t *seq, const uint8_t *want_logits, float *logits,
+                                     ingot_llm_sampler *const *smp, int32_t *ids, ingot_llm_token *toks) {
+    if (!c) return INGOT_ERR_INVALID_ARG;
+    c->err.msg[0] = 0;
+    if (!smp || !ids || !logits) {
+        it_fail(&c->err, INGOT_ERR_INVALID_ARG, "decode and sample: NULL samplers, ids or logits");
+        return INGOT_ERR_INVALID_ARG;
+    }
+    it_llm_batch b = {n, tokens, pos, seq, want_logits};
+    for (int64_t i = 0; i < n && tokens && seq; i++)
+        if (seq[i] == 0) c->n_toks = 0; /* sequence 0 changed outside generate: no prefix reuse */
+    sample_job j = {smp, logits, 0, ids, toks};
+    int st = it_llm_decode_rows(c->c, &b, logits, sample_row, &j, &c->err);
+    if (!st) note_prefix(c, n, tokens, pos, seq);
+    return (ingot_status)st;
+}
+
 void ingot_llm_ctx_params_default(ingot_llm_ctx_params *p) {
     memset(p, 0, sizeof *p);
     p->n_seq = 1;
@@ -232,6 +257,17 @@ int ingot_llm_ctx_n_threads(const ingot_llm_ctx *c) { return c ? c->c->nthreads 
 
 const char *ingot_llm_ctx_error(const ingot_llm_ctx *c) { return c ? c->err.msg : "NULL context"; }
 
+/* the positions a decode computed, in runs, to the prefix cache */
+static void note_prefix(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos, const int32_t *seq) {
+    if (!c->c->kv.prefix || !tokens || !pos || !seq) return;
+    for (int64_t i = 0; i < n;) {
+        int64_t j = i + 1;
+        while (j < n && seq[j] == seq[i] && pos[j] == pos[j - 1] + 1) j++;
+        it_kv_prefix_note(&c->c->kv, seq[i], pos[i], tokens + i, j - i);
+        i = j;
+    }
+}
+
 ingot_status ingot_llm_decode(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
                               const int32_t *seq, const uint8_t *want_logits, float *logits) {
     if (!c) return INGOT_ERR_INVALID_ARG;
@@ -240,13 +276,7 @@ ingot_status ingot_llm_decode(ingot_llm_ctx *c, int64_t n, const int32_t *tokens
     for (int64_t i = 0; i < n && tokens && seq; i++)
         if (seq[i] == 0) c->n_toks = 0; /* sequence 0 changed outside generate: no prefix reuse */
     int st = it_llm_decode(c->c, &b, logits, &c->err);
-    if (!st && c->c->kv.prefix && tokens && pos && seq) /* the positions now computed, in runs */
-        for (int64_t i = 0; i < n;) {
-            int64_t j = i + 1;
-            while (j < n && seq[j] == seq[i] && pos[j] == pos[j - 1] + 1) j++;
-            it_kv_prefix_note(&c->c->kv, seq[i], pos[i], tokens + i, j - i);
-            i = j;
-        }
+    if (!st) note_prefix(c, n, tokens, pos, seq);
     return (ingot_status)st;
 }
 

@@ -90,6 +90,11 @@ typedef struct it_llm_ctx {
     struct it_llm_ctx **part;
     float *part_out;
     size_t part_out_cap;
+    /* it_llm_decode_rows: called for each output row on the thread that computed it, as
+     * soon as its part is done (row: its index among the batch's output rows) */
+    void (*row_fn)(void *arg, int64_t row, const float *logits);
+    void *row_arg;
+    int rows_done; /* the last decode called row_fn for every output row */
 } it_llm_ctx;
 
 int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_ctx **out, it_err *e);
@@ -98,6 +103,11 @@ void it_llm_ctx_free(it_llm_ctx *c);
  * batch order. On error nothing of the cache changes except that sequences in the batch
  * may have been shortened to the first position the batch gives them. */
 int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e);
+/* it_llm_decode, and fn(arg, row, logits of the row) for each output row: on the thread
+ * that computed the row as soon as its part of a batch split by sequence is done, else
+ * after the batch (logits must not be NULL). */
+int it_llm_decode_rows(it_llm_ctx *c, const it_llm_batch *b, float *logits,
+                       void (*fn)(void *arg, int64_t row, const float *logits), void *arg, it_err *e);
 /* Forget sequence s (or keep its first len positions). */
 int it_llm_seq_truncate(it_llm_ctx *c, int s, int64_t len, it_err *e);
 int64_t it_llm_seq_len(const it_llm_ctx *c, int s);

@@ -956,7 +956,11 @@ typedef struct seq_part {
     int32_t *token, *pos, *seq;
     uint8_t *want;
     int64_t n_out, out0; /* its output rows, written at part_out + out0 rows */
+    int64_t *rows;       /* each output row's index among the batch's */
     float *logits;
+    void (*row_fn)(void *arg, int64_t row, const float *logits);
+    void *row_arg;
+    int64_t width;
     int st;
     it_err err;
 } seq_part;
@@ -988,8 +992,13 @@ static it_llm_ctx *part_ctx(it_llm_ctx *c, int i, it_err *e) {
 static void run_parts(void *arg, int64_t i0, int64_t i1, int tid) {
     (void)tid;
     seq_part *p = arg;
-    for (int64_t i = i0; i < i1; i++)
-        if (p[i].b.n) p[i].st = forward(p[i].pc, &p[i].b, p[i].n_out, p[i].logits, &p[i].err);
+    for (int64_t i = i0; i < i1; i++) {
+        if (!p[i].b.n) continue;
+        p[i].st = forward(p[i].pc, &p[i].b, p[i].n_out, p[i].logits, &p[i].err);
+        if (!p[i].st && p[i].row_fn && p[i].logits)
+            for (int64_t r = 0; r < p[i].n_out; r++)
+                p[i].row_fn(p[i].row_arg, p[i].rows[r], p[i].logits + (size_t)r * (size_t)p[i].width);
+    }
 }
 
 static int cmp_load_desc(const void *a, const void *b) {
@@ -1007,11 +1016,11 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
     const size_t ns = (size_t)c->kv.n_seq;
     /* one zeroed block: parts, per-sequence counts and (tokens, sequence) pairs, per-part
      * loads, each sequence's part, the parts' token / position / sequence ids and flags */
-    seq_part *p = calloc(1, (size_t)P * sizeof *p + (ns + 2 * (size_t)T + (size_t)P) * sizeof(int64_t) +
+    seq_part *p = calloc(1, (size_t)P * sizeof *p + (ns + 3 * (size_t)T + (size_t)P) * sizeof(int64_t) +
                                 ns * sizeof(int) + (size_t)T * 3 * sizeof(int32_t) + (size_t)T);
     if (!p) return 0; /* (the plain path then) */
-    int64_t *cnt = (int64_t *)(void *)(p + P), *pairs = cnt + ns, *load = pairs + 2 * T;
-    int *part_of = (int *)(void *)(load + P);
+    int64_t *cnt = (int64_t *)(void *)(p + P), *pairs = cnt + ns, *load = pairs + 2 * T, *rows = load + P;
+    int *part_of = (int *)(void *)(rows + T);
     int32_t *ints = (int32_t *)(void *)(part_of + ns);
     uint8_t *want = (uint8_t *)(ints + 3 * T);
     int ok = 1, np = 0;
@@ -1058,13 +1067,19 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
             seq_part *q = &p[k];
             if (!load[k]) continue;
             q->token = ints + off, q->pos = ints + T + off, q->seq = ints + 2 * T + off, q->want = want + off;
+            q->rows = rows + out0;
             int64_t n = 0, no = 0;
-            for (int64_t t = 0; t < T; t++) {
-                if (part_of[b->seq[t]] != k) continue;
-                q->token[n] = b->token[t], q->pos[n] = b->pos[t], q->seq[n] = b->seq[t];
-                q->want[n] = !b->logits || b->logits[t];
-                no += q->want[n++];
+            for (int64_t t = 0, o = 0; t < T; t++) {
+                const int w = !b->logits || b->logits[t];
+                if (part_of[b->seq[t]] == k) {
+                    q->token[n] = b->token[t], q->pos[n] = b->pos[t], q->seq[n] = b->seq[t];
+                    q->want[n] = (uint8_t)w;
+                    if (w) q->rows[no++] = o;
+                    n++;
+                }
+                o += w;
             }
+            q->row_fn = c->row_fn, q->row_arg = c->row_arg, q->width = width;
             q->b = (it_llm_batch){n, q->token, q->pos, q->seq, q->want, b->hidden};
             q->n_out = no;
             q->out0 = out0;
@@ -1079,6 +1094,7 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
         *st = 0;
         for (int k = 0; k < P && !*st; k++)
             if (p[k].st) *st = p[k].st, memcpy(e, &p[k].err, sizeof *e);
+        c->rows_done = !*st && c->row_fn && logits;
         if (!*st && logits) /* the rows back in batch order */
             for (int64_t t = 0, o = 0; t < T; t++) {
                 if (b->logits && !b->logits[t]) continue;
@@ -1123,6 +1139,35 @@ static int decode_checked(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, f
     if (decode_parts(c, b, n_out, logits, &st, e)) return st;
     if (b->n <= IT_LLM_UBATCH) return forward(c, b, n_out, logits, e);
     return in_steps(c, b, IT_LLM_UBATCH, logits, e, forward, 0);
+}
+
+typedef struct rows_job {
+    void (*fn)(void *arg, int64_t row, const float *logits);
+    void *arg;
+    const float *logits;
+    int64_t width;
+} rows_job;
+
+static void rows_range(void *arg, int64_t r0, int64_t r1, int tid) {
+    (void)tid;
+    const rows_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) j->fn(j->arg, r, j->logits + (size_t)r * (size_t)j->width);
+}
+
+int it_llm_decode_rows(it_llm_ctx *c, const it_llm_batch *b, float *logits,
+                       void (*fn)(void *arg, int64_t row, const float *logits), void *arg, it_err *e) {
+    if (!logits || !fn) return it_fail(e, INGOT_ERR_INVALID_ARG, "decode with rows: NULL logits or function");
+    /* (a batch in llama.cpp's micro-batches runs in several passes: its rows afterwards) */
+    const int one_pass = !c->ggml || b->n <= IT_LLM_GGML_UBATCH;
+    c->row_fn = one_pass ? fn : NULL, c->row_arg = arg, c->rows_done = 0;
+    int st = it_llm_decode(c, b, logits, e);
+    c->row_fn = NULL, c->row_arg = NULL;
+    if (st || c->rows_done) return st;
+    int64_t n_out = 0; /* the batch ran whole: its rows now, on the compute threads */
+    for (int64_t i = 0; i < b->n; i++) n_out += !b->logits || b->logits[i];
+    rows_job j = {fn, arg, logits, b->hidden ? c->m->hp.n_embd : c->m->hp.n_vocab};
+    it_parallel_for(c->tp, n_out, 1, rows_range, &j);
+    return 0;
 }
 
 int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e) {

@@ -356,9 +356,9 @@ int64_t it_kv_prefix_match(it_kv_cache *c, int s, const int32_t *tokens, int64_t
 }
 
 void it_kv_usage(const it_kv_cache *c, int64_t *used, int64_t *cached_idle) {
-    int64_t idle = 0;
-    if (c->prefix)
-        for (int64_t b = 0; b < c->n_blocks; b++) idle += c->cached[b] && c->ref[b] == 1;
+    /* n_free counts the free list and the evictable blocks: registered ones that only the
+     * cache holds */
+    const int64_t idle = c->prefix ? c->n_free - c->n_list : 0;
     if (cached_idle) *cached_idle = idle;
     if (used) *used = c->n_blocks - c->n_list - idle;
 }

@@ -22,6 +22,7 @@
 
 #include "formats/gguf.h"
 #include "ingot_llm.h"
+#include "ingot_llm_sched.h"
 #include "kernels/qdot.h"
 #include "llm/context.h"
 #include "llm/kv_cache.h"
@@ -364,6 +365,78 @@ static void batch_invariance(void **state) {
     free(decode_step[1]);
     free(alone);
     free(batched);
+    ingot_llm_free(m);
+}
+
+/* ingot_llm_decode_sample draws what ingot_llm_decode then ingot_llm_sampler_sample_rows
+ * draw: batches of several sequences split between 2 threads (rows drawn in the parts, a
+ * prompt chunk's rows not wanted), a single sequence (rows after the batch), 1 thread */
+static void decode_sample(void **state) {
+    (void)state;
+    char err[512];
+    ingot_llm *m = NULL;
+    assert_int_equal(ingot_llm_load(gguf_path, NULL, &m, err, sizeof err), INGOT_OK);
+    enum { S = 5, V = 512, STEPS = 24 };
+    for (int threads = 1; threads <= 2; threads++) {
+        ingot_llm_ctx *c[2];
+        ingot_llm_sampler *smp[2][S];
+        for (int k = 0; k < 2; k++) {
+            ingot_llm_ctx_params cp;
+            ingot_llm_ctx_params_default(&cp);
+            cp.n_seq = S, cp.n_ctx = 128, cp.n_threads = threads;
+            assert_int_equal(ingot_llm_ctx_create(m, &cp, &c[k], err, sizeof err), INGOT_OK);
+            for (int s = 0; s < S; s++) {
+                ingot_llm_gen_params gp;
+                ingot_llm_gen_params_default(&gp);
+                gp.temp = 0.9f, gp.top_k = 0, gp.top_p = 1.0f, gp.min_p = 0, gp.seed = 11 + (uint64_t)s;
+                gp.n_logprobs = 2;
+                assert_int_equal(ingot_llm_sampler_create(m, &gp, &smp[k][s], err, sizeof err), INGOT_OK);
+            }
+        }
+        int32_t last[S], len[S];
+        for (int s = 0; s < S; s++) last[s] = 1 + 7 * s, len[s] = 0;
+        for (int step = 0; step < STEPS; step++) {
+            /* sequence step % S gets a chunk of 3 tokens (2 rows not wanted); step 5: one sequence alone */
+            int32_t tok[3 * S], pos[3 * S], seq[3 * S];
+            uint8_t want[3 * S];
+            int n = 0, rows = 0;
+            for (int s = 0; s < S; s++) {
+                if (step == 5 && s != 2) continue;
+                const int chunk = s == step % S ? 3 : 1;
+                for (int q = 0; q < chunk; q++) {
+                    tok[n] = q + 1 < chunk ? 3 + q : last[s], pos[n] = len[s]++, seq[n] = s;
+                    want[n++] = q + 1 == chunk;
+                }
+                rows++;
+            }
+            float *l0 = malloc((size_t)rows * V * sizeof(float)), *l1 = malloc((size_t)rows * V * sizeof(float));
+            int32_t id0[S], id1[S];
+            ingot_llm_token t0[S], t1[S];
+            ingot_llm_sampler *sm0[S], *sm1[S];
+            for (int s = 0, r = 0; s < S; s++)
+                if (step != 5 || s == 2) sm0[r] = smp[0][s], sm1[r++] = smp[1][s];
+            assert_int_equal(ingot_llm_decode(c[0], n, tok, pos, seq, want, l0), INGOT_OK);
+            ingot_llm_sampler_sample_rows(c[0], rows, sm0, l0, V, id0, t0);
+            assert_int_equal(ingot_llm_decode_sample(c[1], n, tok, pos, seq, want, l1, sm1, id1, t1), INGOT_OK);
+            assert_memory_equal(l0, l1, (size_t)rows * V * sizeof(float));
+            for (int r = 0; r < rows; r++) {
+                assert_int_equal(id0[r], id1[r]);
+                assert_true(t0[r].logprob == t1[r].logprob && t0[r].n_top == t1[r].n_top);
+                assert_memory_equal(t0[r].top_ids, t1[r].top_ids, (size_t)t0[r].n_top * sizeof(int32_t));
+            }
+            for (int s = 0, r = 0; s < S; s++) {
+                if (step == 5 && s != 2) continue;
+                ingot_llm_sampler_accept(smp[0][s], id0[r]);
+                ingot_llm_sampler_accept(smp[1][s], id1[r]);
+                last[s] = id0[r++];
+            }
+            free(l0), free(l1);
+        }
+        for (int k = 0; k < 2; k++) {
+            for (int s = 0; s < S; s++) ingot_llm_sampler_free(smp[k][s]);
+            ingot_llm_ctx_free(c[k]);
+        }
+    }
     ingot_llm_free(m);
 }
 
@@ -1262,7 +1335,7 @@ static void stop_strings(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
-        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(long_batch), cmocka_unit_test(numerics_llamacpp), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(quant_act_tiers),
+        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(decode_sample), cmocka_unit_test(long_batch), cmocka_unit_test(numerics_llamacpp), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(quant_act_tiers),
         cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_large_vocab),
         cmocka_unit_test(sampler_full_vocab),
         cmocka_unit_test(softmax_kernels_tiers), cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
