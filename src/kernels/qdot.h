@@ -72,9 +72,9 @@ typedef struct it_qdot_table {
      * (p[i] * d) * q for each row's block scale d, one fma per term, rows in order. */
     void (*pv_q8_0)(const void *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
     /* A tile of F16 matrix products: y[t * ldy + r] = dot_f16(a + r * lda, x + t * ldx, n)
-     * for r < nr <= IT_F16_TR, t < nt <= IT_F16_TT, the same bits as dot_f16 (so a token's
-     * result does not depend on the tile it was computed in), each weight row read once per
-     * tile. */
+     * for r < nr (any; IT_F16_TR rows at a time), t < nt <= IT_F16_TT, the same bits as
+     * dot_f16 (so a token's result does not depend on the tile it was computed in), each
+     * weight row read once per tile. */
     void (*f16_tile)(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
                      int64_t ldy);
     /* The same for F32 weights: dot_f32 (any n) and tiles with its bits. */

@@ -824,17 +824,18 @@ static void qdot_tiers(void **state) {
                 assert_true(fabsf(a - b) <= 1e-5f * (1 + fabsf(a)));
                 { /* tiles of every shape over F16 and F32 rows: the one-row dot's bits for each
                      product (dot_f32 also near the reference) */
-                    const int64_t lda = len + 3, ldy = 9;
-                    uint16_t *hs = malloc((size_t)(IT_F16_TR * lda) * sizeof *hs);
-                    float *fs = malloc((size_t)(IT_F16_TR * lda) * sizeof *fs);
-                    float *xs4 = malloc((size_t)(IT_F16_TT * len) * sizeof(float)), o4[IT_F16_TT * 9];
+                    enum { MR = 2 * IT_F16_TR + 3 }; /* row counts past one tile of rows */
+                    const int64_t lda = len + 3, ldy = MR + 2;
+                    uint16_t *hs = malloc((size_t)(MR * lda) * sizeof *hs);
+                    float *fs = malloc((size_t)(MR * lda) * sizeof *fs);
+                    float *xs4 = malloc((size_t)(IT_F16_TT * len) * sizeof(float)), o4[IT_F16_TT * (MR + 2)];
                     for (int64_t i = 0; i < IT_F16_TT * len; i++) xs4[i] = x[i % len] * (float)(1 + i / len) + (float)(i / len);
-                    for (int64_t i = 0; i < IT_F16_TR * lda; i++) {
+                    for (int64_t i = 0; i < MR * lda; i++) {
                         fs[i] = w[i % len] * (float)(1 + i / lda);
                         hs[i] = it_f32_to_f16(fs[i]);
                     }
                     for (int f32 = 0; f32 < 2; f32++)
-                        for (int nr = 1; nr <= IT_F16_TR; nr++)
+                        for (int nr = 1; nr <= MR; nr++)
                             for (int nt = 1; nt <= IT_F16_TT; nt++) {
                                 if (f32) t->f32_tile(fs, lda, nr, xs4, len, nt, len, o4, ldy);
                                 else t->f16_tile(hs, lda, nr, xs4, len, nt, len, o4, ldy);

@@ -311,16 +311,16 @@ TILE_FN(f32_tile1, 1, 0)
 
 static void f16_tile(const uint16_t *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
                      int64_t ldy) {
-    if (nr == IT_F16_TR) f16_tile4(a, lda, x, ldx, nt, n, y, ldy);
-    else
-        for (int r = 0; r < nr; r++) f16_tile1(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
+    int r = 0;
+    for (; r + IT_F16_TR <= nr; r += IT_F16_TR) f16_tile4(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
+    for (; r < nr; r++) f16_tile1(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
 }
 
 static void f32_tile(const float *a, int64_t lda, int nr, const float *x, int64_t ldx, int nt, int64_t n, float *y,
                      int64_t ldy) {
-    if (nr == IT_F16_TR) f32_tile4(a, lda, x, ldx, nt, n, y, ldy);
-    else
-        for (int r = 0; r < nr; r++) f32_tile1(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
+    int r = 0;
+    for (; r + IT_F16_TR <= nr; r += IT_F16_TR) f32_tile4(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
+    for (; r < nr; r++) f32_tile1(a + r * lda, lda, x, ldx, nt, n, y + r, ldy);
 }
 
 static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
