@@ -1014,12 +1014,13 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
     /* the cost of each sequence's tokens, then the sequences onto the least loaded part,
      * largest first */
     const size_t ns = (size_t)c->kv.n_seq;
-    /* one zeroed block: parts, per-sequence counts and (tokens, sequence) pairs, per-part
-     * loads, each sequence's part, the parts' token / position / sequence ids and flags */
+    /* one zeroed block: parts, per-sequence costs and (cost, sequence) pairs, per-part
+     * loads, the parts' output rows' indices in the batch, each sequence's part, the parts'
+     * token / position / sequence ids and flags */
     seq_part *p = calloc(1, (size_t)P * sizeof *p + (ns + 3 * (size_t)T + (size_t)P) * sizeof(int64_t) +
                                 ns * sizeof(int) + (size_t)T * 3 * sizeof(int32_t) + (size_t)T);
     if (!p) return 0; /* (the plain path then) */
-    int64_t *cnt = (int64_t *)(void *)(p + P), *pairs = cnt + ns, *load = pairs + 2 * T, *rows = load + P;
+    int64_t *cost = (int64_t *)(void *)(p + P), *pairs = cost + ns, *load = pairs + 2 * T, *rows = load + P;
     int *part_of = (int *)(void *)(rows + T);
     int32_t *ints = (int32_t *)(void *)(part_of + ns);
     uint8_t *want = (uint8_t *)(ints + 3 * T);
@@ -1032,9 +1033,9 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
     const int64_t D = h->n_embd, qd = h->n_head * h->head_dim, kvd = h->n_head_kv * h->head_dim;
     const int64_t wcost = h->n_layer * (2 * D * qd + 2 * D * kvd + 3 * D * h->n_ff) + D * h->n_vocab;
     const int64_t acost = h->n_layer * h->n_head * 3 * h->head_dim;
-    for (int64_t t = 0; ok && t < T; t++) cnt[b->seq[t]] += wcost + acost * (b->pos[t] + 1);
+    for (int64_t t = 0; ok && t < T; t++) cost[b->seq[t]] += wcost + acost * (b->pos[t] + 1);
     for (int s = 0; ok && s < c->kv.n_seq; s++)
-        if (cnt[s]) pairs[2 * np] = cnt[s], pairs[2 * np + 1] = s, np++;
+        if (cost[s]) pairs[2 * np] = cost[s], pairs[2 * np + 1] = s, np++;
     ok = ok && np >= 2;
     if (ok) {
         qsort(pairs, (size_t)np, 2 * sizeof *pairs, cmp_load_desc);
