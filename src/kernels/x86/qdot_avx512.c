@@ -399,12 +399,11 @@ static void kq_f16(const uint16_t *const *kb, int64_t nb, const float *q, int nh
                 continue;
             }
             const int nj = left >= 4 ? 4 : left;
-            for (int64_t b = 0; b < nb; b++) {
-                const uint16_t *k = kb[b] + koff;
-                if (nj == 4) kq_heads(k, qj, hd, sj + b * 16, lds, 4);
-                else if (nj == 3) kq_heads(k, qj, hd, sj + b * 16, lds, 3);
-                else if (nj == 2) kq_heads(k, qj, hd, sj + b * 16, lds, 2);
-                else kq_heads(k, qj, hd, sj + b * 16, lds, 1);
+            switch (nj) {
+            case 4: for (int64_t b = 0; b < nb; b++) kq_heads(kb[b] + koff, qj, hd, sj + b * 16, lds, 4); break;
+            case 3: for (int64_t b = 0; b < nb; b++) kq_heads(kb[b] + koff, qj, hd, sj + b * 16, lds, 3); break;
+            case 2: for (int64_t b = 0; b < nb; b++) kq_heads(kb[b] + koff, qj, hd, sj + b * 16, lds, 2); break;
+            default: for (int64_t b = 0; b < nb; b++) kq_heads(kb[b] + koff, qj, hd, sj + b * 16, lds, 1); break;
             }
             j += nj;
         }
@@ -463,7 +462,6 @@ static inline __attribute__((always_inline)) void pv_wide(const uint16_t *const 
                                                           const float *p, int64_t ldp, int group, int nkv, int c0,
                                                           int j0, int64_t n, float *out, int64_t ldo, const int HALF,
                                                           const int CC, const int GJ) {
-    const int64_t hd = HALF ? 8 : 16;
     const float *plo[2][4], *phi[2][4];
     float *olo[2][4], *ohi[2][4];
     __mmask16 vm[2];
@@ -501,7 +499,6 @@ static inline __attribute__((always_inline)) void pv_wide(const uint16_t *const 
             }
         i0 += cnt;
     }
-    (void)hd;
 #pragma GCC unroll 2
     for (int c = 0; c < CC; c++)
 #pragma GCC unroll 4
