@@ -171,30 +171,11 @@ void ingot_llm_sampler_sample_rows(ingot_llm_ctx *c, int n, ingot_llm_sampler *c
     it_parallel_for(c->c->tp, n, 1, sample_rows, &j);
 }
 
-static void note_prefix(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos, const int32_t *seq);
-
 static void sample_row(void *arg, int64_t row, const float *logits) {
     const sample_job *j = arg;
     j->ids[row] = ingot_llm_sampler_sample(j->smp[row], logits, j->toks ? &j->toks[row] : NULL);
 }
 
-ingot_status ingot_llm_decode_sample(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
-                                     const int32_t *seq, const uint8_t *want_logits, float *logits,
-                                     ingot_llm_sampler *const *smp, int32_t *ids, ingot_llm_token *toks) {
-    if (!c) return INGOT_ERR_INVALID_ARG;
-    c->err.msg[0] = 0;
-    if (!smp || !ids || !logits) {
-        it_fail(&c->err, INGOT_ERR_INVALID_ARG, "decode and sample: NULL samplers, ids or logits");
-        return INGOT_ERR_INVALID_ARG;
-    }
-    it_llm_batch b = {n, tokens, pos, seq, want_logits};
-    for (int64_t i = 0; i < n && tokens && seq; i++)
-        if (seq[i] == 0) c->n_toks = 0; /* sequence 0 changed outside generate: no prefix reuse */
-    sample_job j = {smp, logits, 0, ids, toks};
-    int st = it_llm_decode_rows(c->c, &b, logits, sample_row, &j, &c->err);
-    if (!st) note_prefix(c, n, tokens, pos, seq);
-    return (ingot_status)st;
-}
 
 void ingot_llm_ctx_params_default(ingot_llm_ctx_params *p) {
     memset(p, 0, sizeof *p);
@@ -268,16 +249,35 @@ static void note_prefix(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, cons
     }
 }
 
-ingot_status ingot_llm_decode(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
-                              const int32_t *seq, const uint8_t *want_logits, float *logits) {
+/* ingot_llm_decode, with each output row passed to fn when fn is set */
+static ingot_status decode_api(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
+                               const int32_t *seq, const uint8_t *want_logits, float *logits,
+                               void (*fn)(void *arg, int64_t row, const float *logits), void *arg) {
     if (!c) return INGOT_ERR_INVALID_ARG;
     c->err.msg[0] = 0;
     it_llm_batch b = {n, tokens, pos, seq, want_logits};
     for (int64_t i = 0; i < n && tokens && seq; i++)
         if (seq[i] == 0) c->n_toks = 0; /* sequence 0 changed outside generate: no prefix reuse */
-    int st = it_llm_decode(c->c, &b, logits, &c->err);
+    int st = fn ? it_llm_decode_rows(c->c, &b, logits, fn, arg, &c->err) : it_llm_decode(c->c, &b, logits, &c->err);
     if (!st) note_prefix(c, n, tokens, pos, seq);
     return (ingot_status)st;
+}
+
+ingot_status ingot_llm_decode(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
+                              const int32_t *seq, const uint8_t *want_logits, float *logits) {
+    return decode_api(c, n, tokens, pos, seq, want_logits, logits, NULL, NULL);
+}
+
+ingot_status ingot_llm_decode_sample(ingot_llm_ctx *c, int64_t n, const int32_t *tokens, const int32_t *pos,
+                                     const int32_t *seq, const uint8_t *want_logits, float *logits,
+                                     ingot_llm_sampler *const *smp, int32_t *ids, ingot_llm_token *toks) {
+    if (c && (!smp || !ids || !logits)) {
+        c->err.msg[0] = 0;
+        it_fail(&c->err, INGOT_ERR_INVALID_ARG, "decode and sample: NULL samplers, ids or logits");
+        return INGOT_ERR_INVALID_ARG;
+    }
+    sample_job j = {smp, logits, 0, ids, toks};
+    return decode_api(c, n, tokens, pos, seq, want_logits, logits, sample_row, &j);
 }
 
 int64_t ingot_llm_seq_match_prefix(ingot_llm_ctx *c, int seq, const int32_t *tokens, int64_t n) {
