@@ -334,6 +334,29 @@ void it_qdot_pv_ref(const uint16_t *const *vb, int64_t off, int64_t n, int64_t s
         }
 }
 
+void it_qdot_softmax_pv_f16t_ref(const uint16_t *const *vb, int64_t p0, int64_t np, float *s, int64_t lds, int nh,
+                                 int group, int64_t hd, float *out) {
+    if (group > nh) group = nh;
+    const int64_t b0 = p0 / 16, b1 = (np - 1) / 16;
+    for (int j = 0; j < nh; j++) {
+        float *sj = s + j * lds, lane[16] = {0}, m = -INFINITY;
+        for (int64_t p = p0; p < np; p++) m = sj[p] > m ? sj[p] : m;
+        for (int64_t p = b0 * 16; p < (b1 + 1) * 16; p++) {
+            const float t = sj[p] - m;
+            sj[p] = p >= p0 && p < np && t >= IT_EXP2_LO ? it_exp2_poly(t) : 0.0f;
+            lane[p % 16] += sj[p];
+        }
+        const float inv = 1.0f / it_tree16(lane);
+        const int64_t g = j / group;
+        for (int64_t d = 0; d < hd; d++) {
+            for (int l = 0; l < 16; l++) lane[l] = 0;
+            for (int64_t p = p0; p < np; p++)
+                lane[p % 16] = fmaf(sj[p], it_f16_to_f32(vb[p / 16][(g * hd + d) * 16 + p % 16]), lane[p % 16]);
+            out[j * hd + d] = it_tree16(lane) * inv;
+        }
+    }
+}
+
 void it_f16_store_ref(uint16_t *dst, int64_t stride, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i * stride] = it_f32_to_f16(x[i]);
 }
@@ -402,7 +425,8 @@ static const it_qdot_table ref_table = {IT_ISA_SCALAR, it_qdot_q8_0_ref, it_qdot
                                         it_qdot_q4_K_ref, it_qdot_q5_K_ref, it_qdot_q6_K_ref, NULL, NULL, NULL, /* packed: row kernels */
                                         it_dot_f16_ref,
                                         it_axpy_f16_ref, it_qdot_kq_ref, it_qdot_pv_ref, it_qdot_pv_q8_0_ref, f16_tile_ref, it_dot_f32_ref, f32_tile_ref,
-                                        it_qdot_quant_act, it_max_f32_ref, it_f16_store_ref, it_exp_sum_ref, it_silu_mul_ref};
+                                        it_qdot_quant_act, it_max_f32_ref, it_f16_store_ref, it_exp_sum_ref, it_silu_mul_ref,
+                                        it_qdot_softmax_pv_f16t_ref};
 
 #ifdef INGOT_HAVE_X86
 const it_qdot_table *it_qdot_avx2(void);

@@ -14,6 +14,7 @@
 #ifndef INGOT_QDOT_H
 #define INGOT_QDOT_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "base/base.h"
@@ -94,6 +95,19 @@ typedef struct it_qdot_table {
     void (*f16_store)(uint16_t *dst, int64_t stride, const float *x, int64_t n);
     float (*exp_sum)(float *y, const float *x, int64_t n, float a, float b);
     void (*silu_mul)(float *g, const float *u, int64_t n);
+    /* Softmax and PV of attention heads of at most 16 dimensions over an f16 cache whose V
+     * blocks are transposed like K's: vb[b] is block b's V from the first KV head on (KV head
+     * g's dimension d at vb[b] + (g * hd + d) * 16, one value per position of the block),
+     * query head j (< nh) reads KV head j / group; its scores in base-2 units (the query
+     * scaled by log2(e) / sqrt(hd) beforehand) are at s + j * lds, one per position (whole
+     * blocks: position p of the list at s[p]), and positions [p0, np) count (0 <= p0 < np,
+     * positions of block b are 16b .. 16b + 15). Per head, with M the largest score:
+     * w_p = it_exp2_poly(s_p - M) (0 below IT_EXP2_LO and outside [p0, np); written back
+     * over s, whole blocks; vb[b] is read for the blocks of [p0, np) only), S = it_tree16 of 16 lane sums (lane p mod 16, positions in
+     * order), out[j * hd + d] = it_tree16 of the lanes of fma(w_p, v_p[d], .) in position
+     * order, times 1 / S: every tier the bits of it_qdot_softmax_pv_f16t_ref. */
+    void (*softmax_pv_f16t)(const uint16_t *const *vb, int64_t p0, int64_t np, float *s, int64_t lds, int nh,
+                            int group, int64_t hd, float *out);
 } it_qdot_table;
 
 #define IT_F16_TR 4
@@ -164,6 +178,33 @@ void it_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n);
 void it_qdot_kq_ref(const uint16_t *const *kb, int64_t nb, const float *q, int nh, int group, int64_t hd, float *s,
                     int64_t lds);
 void it_qdot_pv_q8_0_ref(const void *v, int64_t stride, const float *p, int64_t n, int64_t hd, float *out);
+void it_qdot_softmax_pv_f16t_ref(const uint16_t *const *vb, int64_t p0, int64_t np, float *s, int64_t lds, int nh,
+                                 int group, int64_t hd, float *out);
+/* 2^t for IT_EXP2_LO <= t <= 1 as softmax_pv_f16t computes it: 2^n * p(t - n), n the nearest
+ * integer (ties to even), p a degree-5 polynomial (within 1.7e-7 of 2^r on [-1/2, 1/2]),
+ * every operation rounded as written (the multiply-adds fused). */
+#define IT_EXP2_LO (-126.0f)
+#define IT_EXP2_C1 0x1.62e42ap-1f
+#define IT_EXP2_C2 0x1.ebf9bcp-3f
+#define IT_EXP2_C3 0x1.c6b752p-5f
+#define IT_EXP2_C4 0x1.3cea52p-7f
+#define IT_EXP2_C5 0x1.5bb97ap-10f
+static inline float it_exp2_poly(float t) {
+    const float n = rintf(t), r = t - n;
+    float p = fmaf(IT_EXP2_C5, r, IT_EXP2_C4);
+    p = fmaf(p, r, IT_EXP2_C3);
+    p = fmaf(p, r, IT_EXP2_C2);
+    p = fmaf(p, r, IT_EXP2_C1);
+    return ldexpf(fmaf(p, r, 1.0f), (int)n);
+}
+/* x[0] + ... + x[15] added as a tree: x[i] + x[i + 8], then + 4, + 2, + 1 apart */
+static inline float it_tree16(const float *x) {
+    float a[8];
+    for (int i = 0; i < 8; i++) a[i] = x[i] + x[i + 8];
+    for (int i = 0; i < 4; i++) a[i] += a[i + 4];
+    for (int i = 0; i < 2; i++) a[i] += a[i + 2];
+    return a[0] + a[1];
+}
 void it_qdot_pv_ref(const uint16_t *const *vb, int64_t off, int64_t n, int64_t stride, const float *p, int64_t ldp,
                     int nh, int group, int64_t hd, float *out, int64_t ldo);
 

@@ -104,6 +104,7 @@ int it_llm_ctx_create(const it_llm_model *m, const it_llm_ctx_params *p, it_llm_
     }
     if ((st = it_kv_init(&c->kv, h->n_layer, h->n_head_kv * h->head_dim, d.n_ctx, d.n_seq, d.n_blocks, d.kv_type, e)))
         goto fail;
+    c->kv.vt = c->kv.f16 && !c->ggml && h->head_dim <= 16; /* (attn_items) */
     c->tp = it_threadpool_create(d.n_threads);
     if (!c->tp) { st = it_fail(e, INGOT_ERR_NOMEM, "cannot create the thread pool"); goto fail; }
     c->nthreads = it_threadpool_size(c->tp);
@@ -540,18 +541,22 @@ typedef struct attn_job {
 } attn_job;
 
 /* Query heads that one attention item computes together: with an f16 cache and heads of
- * at most 16 dimensions, all of a token's (the kernels read each K and V row once for the
- * query heads of its KV head and overlap the heads' chains of dependent fmas: a head's
- * own work is too short to keep the core busy); else one. */
+ * at most 16 dimensions, all of a token's (a head's own work is too short to keep the core
+ * busy: kq_f16 reads each K block once for the query heads of its KV head, softmax_pv_f16t
+ * each transposed V block); else one. */
 static int64_t attn_heads(const it_llm_ctx *c) {
     const it_llm_hparams *h = &c->m->hp;
     return c->kv.f16 && h->head_dim <= 16 ? h->n_head : 1;
 }
 
+#define IT_LOG2E 1.44269504088896341f
+
 /* Scratch floats per thread for attention: per head of an item the scores (whole blocks)
- * and its output row, then the query as Q8_0 activations (Q8_0 cache). */
+ * and its output row (or the scaled query), then the query as Q8_0 activations (Q8_0 cache)
+ * or the K and V block lists (transposed V). */
 static int64_t attn_scratch(const it_llm_hparams *h, int64_t n_ctx, int64_t heads) {
-    return heads * (n_ctx + 2 * IT_KV_BLOCK + h->head_dim) + (it_qdot_act_bytes(IT_GGML_Q8_0, h->head_dim) + 64) / 4;
+    return heads * (n_ctx + 2 * IT_KV_BLOCK + h->head_dim) + (it_qdot_act_bytes(IT_GGML_Q8_0, h->head_dim) + 64) / 4 +
+           2 * (n_ctx / IT_KV_BLOCK + 2) * (int64_t)(sizeof(void *) / sizeof(float)) + 16;
 }
 
 static inline float f16r(float x) { return it_f16_to_f32(it_f32_to_f16(x)); }
@@ -645,8 +650,34 @@ static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
         const int64_t p0 = j->window > 0 && np > j->window ? np - j->window : 0;
         const int64_t b0 = p0 / IT_KV_BLOCK, b1 = (np - 1) / IT_KV_BLOCK;
         float sum[IT_LLM_MAX_HEADS];
-        /* q . k for whole blocks of 16 positions (K blocks are transposed), every head of
-         * the item at once over f16 blocks, up to 64 blocks a call */
+        if (kv->vt) { /* every head of the token (at most 16 dimensions): scores in base 2, then
+                         softmax and PV over the transposed V blocks */
+            const int64_t nb = b1 - b0 + 1;
+            const uint16_t **kl = (const uint16_t **)(((uintptr_t)(out0 + nh * hd) + 63) & ~(uintptr_t)63), **vl = kl + nb;
+            for (int64_t k = 0; k < nb; k++) {
+                kl[k] = (const uint16_t *)it_kv_block(kv, kv->k, j->layer, s, (b0 + k) * IT_KV_BLOCK);
+                vl[k] = (const uint16_t *)it_kv_block(kv, kv->v, j->layer, s, (b0 + k) * IT_KV_BLOCK);
+            }
+            float *sc = sc0 + b0 * IT_KV_BLOCK;
+            const float *q = c->q + t * qd;
+            if (j->softcap > 0) {
+                c->qt->kq_f16(kl, nb, q, (int)nh, gsz, hd, sc, ss);
+                for (int64_t jh = 0; jh < nh; jh++)
+                    for (int64_t p = p0; p < np; p++) {
+                        float *x = sc + jh * ss + p - b0 * IT_KV_BLOCK;
+                        *x = j->softcap * tanhf(*x * j->scale / j->softcap) * IT_LOG2E;
+                    }
+            } else { /* the query scaled by log2(e) / sqrt(hd) */
+                const float ql = j->scale * IT_LOG2E;
+                for (int64_t k = 0; k < nh * hd; k++) out0[k] = q[k] * ql;
+                c->qt->kq_f16(kl, nb, out0, (int)nh, gsz, hd, sc, ss);
+            }
+            c->qt->softmax_pv_f16t(vl, p0 - b0 * IT_KV_BLOCK, np - b0 * IT_KV_BLOCK, sc, ss, (int)nh, gsz, hd,
+                                   c->att + t * qd);
+            continue;
+        }
+        /* q . k for whole blocks of 16 positions (K blocks are transposed), over f16 blocks
+         * up to 64 blocks a call */
         const uint16_t *bl[64];
         for (int64_t c0 = b0; c0 <= b1 && kv->f16; c0 += 64) {
             const int64_t nb = b1 + 1 - c0 < 64 ? b1 + 1 - c0 : 64;
@@ -875,7 +906,11 @@ static int forward(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *l
                 it_quant_row(IT_GGML_Q8_0, c->v + t * kvd, vp, kvd);
             } else if (c->kv.f16) {
                 c->qt->f16_store((uint16_t *)kb + j16, IT_KV_BLOCK, c->k + t * kvd, kvd);
-                c->qt->f16_store(vp, 1, c->v + t * kvd, kvd);
+                if (c->kv.vt)
+                    c->qt->f16_store((uint16_t *)it_kv_block(&c->kv, c->kv.v, l, b->seq[t], b->pos[t]) + j16, IT_KV_BLOCK,
+                                     c->v + t * kvd, kvd);
+                else
+                    c->qt->f16_store(vp, 1, c->v + t * kvd, kvd);
             } else {
                 for (int64_t i = 0; i < kvd; i++) ((float *)kb)[i * IT_KV_BLOCK + j16] = c->k[t * kvd + i];
                 memcpy(vp, c->v + t * kvd, (size_t)kvd * sizeof(float));

@@ -16,7 +16,9 @@
  *
  * Layout: v is [n_layer][n_blocks][IT_KV_BLOCK][kv_dim] elements; k is [n_layer][n_blocks]
  * [kv_dim][IT_KV_BLOCK] (each block transposed, so that one dimension of the block's
- * positions is contiguous: attention scores a whole block at once). Q8_0 entries are rows
+ * positions is contiguous: attention scores a whole block at once), and so is v when vt is
+ * set (f16 heads of at most 16 dimensions: the weights of a block's positions then multiply
+ * its V rows in whole vectors). Q8_0 entries are rows
  * of GGML Q8_0 blocks (32 elements, 34 bytes) per position in K and V alike, K not
  * transposed: [n_layer][n_blocks][IT_KV_BLOCK][kv_dim / 32 blocks].
  * Threads: owned by one context; only its driving thread resizes tables, while the forward
@@ -48,6 +50,7 @@ typedef struct it_kv_cache {
     int64_t n_layer, kv_dim, n_blocks, n_ctx; /* n_ctx: the most positions of one sequence */
     int type;           /* IT_KV_* */
     int f16, q8;        /* type == IT_KV_F16, IT_KV_Q8_0 */
+    int vt;             /* V blocks transposed like K's (f16 entries; set by the context) */
     size_t row_bytes;   /* one position's kv_dim entries */
     uint8_t *k, *v;
     int32_t *free_list; /* stack of free block ids */

@@ -1057,6 +1057,77 @@ static void attn_kernels_tiers(void **state) {
     }
 }
 
+/* Softmax and PV over transposed V blocks (heads of at most 16 dimensions): every tier the
+ * reference's bits (outputs and the weights written back), the reference within float
+ * rounding of a double computation of softmax(s) . v in base 2; the cache's and the scores'
+ * lanes outside [p0, np) hold NaN and must not leak in. */
+static void softmax_pv_tiers(void **state) {
+    (void)state;
+    uint64_t s = 11;
+    static const int64_t hds[] = {8, 16, 4, 1, 3, 5, 12};
+    static const int64_t ranges[][2] = {{0, 1}, {0, 16}, {0, 17}, {5, 40}, {3, 9}, {0, 100}, {15, 16}};
+    const int nt = (int)(sizeof hds / sizeof *hds), nr = (int)(sizeof ranges / sizeof *ranges);
+    for (int hi = 0; hi < nt; hi++)
+        for (int nkv = 1; nkv <= 5; nkv += 2)
+            for (int group = 1; group <= 4; group++)
+                for (int ri = 0; ri < nr; ri++) {
+                    const int64_t hd = hds[hi], p0 = ranges[ri][0], np = ranges[ri][1], nb = (np + 15) / 16;
+                    const int nh = nkv * group;
+                    const int64_t lds = nb * 16 + 16, kvd = nkv * hd;
+                    uint16_t *vm[8];
+                    for (int64_t b = 0; b < nb; b++) {
+                        vm[b] = malloc((size_t)(kvd * 16) * 2);
+                        for (int64_t d = 0; d < kvd; d++)
+                            for (int l = 0; l < 16; l++) {
+                                const int64_t p = b * 16 + l;
+                                vm[b][d * 16 + l] = p >= p0 && p < np ? it_f32_to_f16(frand(&s)) : 0x7e00; /* NaN */
+                            }
+                    }
+                    const uint16_t *vb[8];
+                    for (int64_t b = 0; b < nb; b++) vb[b] = vm[b];
+                    float *sc = malloc((size_t)(nh * lds) * 4), *w0 = malloc((size_t)(nh * lds) * 4);
+                    float *w1 = malloc((size_t)(nh * lds) * 4), *o0 = malloc((size_t)(nh * hd) * 4);
+                    float *o1 = malloc((size_t)(nh * hd) * 4);
+                    for (int64_t i = 0; i < nh * lds; i++) sc[i] = NAN;
+                    for (int j = 0; j < nh; j++)
+                        for (int64_t p = p0; p < np; p++) sc[j * lds + p] = frand(&s) * 12;
+                    memcpy(w0, sc, (size_t)(nh * lds) * 4);
+                    it_qdot_softmax_pv_f16t_ref(vb, p0, np, w0, lds, nh, group, hd, o0);
+                    for (int j = 0; j < nh; j++) { /* against doubles */
+                        double m = -INFINITY, sum = 0;
+                        for (int64_t p = p0; p < np; p++) m = sc[j * lds + p] > m ? sc[j * lds + p] : m;
+                        for (int64_t p = p0; p < np; p++) sum += exp2((double)sc[j * lds + p] - m);
+                        for (int64_t d = 0; d < hd; d++) {
+                            double want = 0;
+                            for (int64_t p = p0; p < np; p++)
+                                want += exp2((double)sc[j * lds + p] - m) *
+                                        it_f16_to_f32(vb[p / 16][((j / group) * hd + d) * 16 + p % 16]);
+                            want /= sum;
+                            if (!(fabs(o0[j * hd + d] - want) <= 2e-6 * (1 + fabs(want))))
+                                fail_msg("hd %lld nh %d group %d [%lld, %lld): head %d dim %lld: %g, want %g", (long long)hd,
+                                         nh, group, (long long)p0, (long long)np, j, (long long)d, o0[j * hd + d], want);
+                        }
+                    }
+                    for (int isa = IT_ISA_SCALAR; isa <= IT_ISA_AVX512; isa++) {
+                        const it_qdot_table *t = it_qdot_for(isa);
+                        if (!t) continue;
+                        memcpy(w1, sc, (size_t)(nh * lds) * 4);
+                        t->softmax_pv_f16t(vb, p0, np, w1, lds, nh, group, hd, o1);
+                        assert_memory_equal(o0, o1, (size_t)(nh * hd) * 4);
+                        for (int j = 0; j < nh; j++) /* the weights written back, whole blocks */
+                            assert_memory_equal(w0 + j * lds + p0 / 16 * 16, w1 + j * lds + p0 / 16 * 16,
+                                                (size_t)(nb - p0 / 16) * 16 * 4);
+                    }
+                    for (int64_t b = 0; b < nb; b++) free(vm[b]);
+                    free(sc), free(w0), free(w1), free(o0), free(o1);
+                }
+    /* it_exp2_poly against exp2 over its whole range */
+    for (float t = IT_EXP2_LO; t <= 1.0f; t += 0.0137f) {
+        const double want = exp2((double)t);
+        if (!(fabs(it_exp2_poly(t) - want) <= 2e-7 * want + 0x1p-149)) fail_msg("exp2(%g) = %g, want %g", t, it_exp2_poly(t), want);
+    }
+}
+
 /* max, exp-and-sum and SiLU-gate kernels of every tier against libm, tails and -inf too */
 static void softmax_kernels_tiers(void **state) {
     (void)state;
@@ -1336,7 +1407,7 @@ static void stop_strings(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
-        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(decode_sample), cmocka_unit_test(long_batch), cmocka_unit_test(numerics_llamacpp), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(quant_act_tiers),
+        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(decode_sample), cmocka_unit_test(long_batch), cmocka_unit_test(numerics_llamacpp), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(softmax_pv_tiers), cmocka_unit_test(quant_act_tiers),
         cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_large_vocab),
         cmocka_unit_test(sampler_full_vocab),
         cmocka_unit_test(softmax_kernels_tiers), cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),

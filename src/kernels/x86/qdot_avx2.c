@@ -405,8 +405,82 @@ static void silu_mul(float *g, const float *u, int64_t n) {
     }
 }
 
+/* ---- softmax and PV over transposed V blocks (heads of at most 16 dimensions) ---- */
+
+/* it_exp2_poly for IT_EXP2_LO <= t <= 1 (2^n built in the exponent bits: a normal number) */
+static inline __m256 exp2_256(__m256 t) {
+    const __m256 n = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), r = _mm256_sub_ps(t, n);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(IT_EXP2_C5), r, _mm256_set1_ps(IT_EXP2_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IT_EXP2_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IT_EXP2_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IT_EXP2_C1));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(_mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f)), _mm256_castsi256_ps(e));
+}
+
+/* all ones in the lanes of positions q .. q + 7 that lie in [p0, np) */
+static inline __m256 range_mask(int64_t q, int64_t p0, int64_t np) {
+    const __m256i pos = _mm256_add_epi32(_mm256_set1_epi32((int)q), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_castsi256_ps(_mm256_and_si256(_mm256_cmpgt_epi32(pos, _mm256_set1_epi32((int)p0 - 1)),
+                                                _mm256_cmpgt_epi32(_mm256_set1_epi32((int)np), pos)));
+}
+
+static void softmax_pv_f16t(const uint16_t *const *vb, int64_t p0, int64_t np, float *s, int64_t lds, int nh,
+                            int group, int64_t hd, float *out) {
+    if (group > nh) group = nh;
+    const int64_t b0 = p0 / 16, b1 = (np - 1) / 16;
+    const __m256 lo = _mm256_set1_ps(IT_EXP2_LO), ninf = _mm256_set1_ps(-INFINITY);
+    for (int j = 0; j < nh; j++) {
+        float *sj = s + (int64_t)j * lds, lane[16];
+        __m256 mx = ninf;
+        for (int64_t q = b0 * 16; q <= b1 * 16 + 8; q += 8)
+            mx = _mm256_max_ps(_mm256_blendv_ps(ninf, _mm256_loadu_ps(sj + q), range_mask(q, p0, np)), mx);
+        _mm256_storeu_ps(lane, mx);
+        float mv = lane[0];
+        for (int k = 1; k < 8; k++) mv = lane[k] > mv ? lane[k] : mv;
+        const __m256 m = _mm256_set1_ps(mv);
+        __m256 sum[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t q = b0 * 16; q <= b1 * 16 + 8; q += 8) { /* weights in place, whole blocks */
+            const __m256 t = _mm256_sub_ps(_mm256_loadu_ps(sj + q), m);
+            const __m256 ok = _mm256_and_ps(range_mask(q, p0, np), _mm256_cmp_ps(t, lo, _CMP_GE_OQ));
+            const __m256 e = _mm256_and_ps(ok, exp2_256(_mm256_max_ps(t, lo)));
+            _mm256_storeu_ps(sj + q, e);
+            sum[q / 8 % 2] = _mm256_add_ps(sum[q / 8 % 2], e);
+        }
+        _mm256_storeu_ps(lane, sum[0]);
+        _mm256_storeu_ps(lane + 8, sum[1]);
+        const float inv = 1.0f / it_tree16(lane);
+        const int64_t voff = (int64_t)(j / group) * hd * 16;
+        for (int64_t d0 = 0; d0 < hd; d0 += 4) { /* four outputs at a time, lanes 0-7 and 8-15 */
+            const int nd = hd - d0 < 4 ? (int)(hd - d0) : 4;
+            __m256 acc[4][2];
+            for (int d = 0; d < 4; d++) acc[d][0] = acc[d][1] = _mm256_setzero_ps();
+            for (int64_t b = b0; b <= b1; b++) {
+                const uint16_t *v = vb[b] + voff + d0 * 16;
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    const int64_t q = b * 16 + h * 8;
+                    const __m256 e = _mm256_loadu_ps(sj + q), in = range_mask(q, p0, np);
+#pragma GCC unroll 4
+                    for (int d = 0; d < 4; d++) { /* (lanes outside the range: 0 times 0) */
+                        if (d >= nd) break;
+                        const __m256 vd = _mm256_and_ps(in, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d * 16 + h * 8))));
+                        acc[d][h] = _mm256_fmadd_ps(e, vd, acc[d][h]);
+                    }
+                }
+            }
+            for (int d = 0; d < nd; d++) {
+                _mm256_storeu_ps(lane, acc[d][0]);
+                _mm256_storeu_ps(lane + 8, acc[d][1]);
+                out[(int64_t)j * hd + d0 + d] = it_tree16(lane) * inv;
+            }
+        }
+    }
+}
+
 static const it_qdot_table table = {IT_ISA_AVX2, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq_f16, pv_f16, pv_q8_0, f16_tile, dot_f32, f32_tile, it_qdot_quant_act, max_f32, f16_store, exp_sum, silu_mul};
+                                    kq_f16, pv_f16, pv_q8_0, f16_tile, dot_f32, f32_tile, it_qdot_quant_act, max_f32, f16_store, exp_sum, silu_mul,
+                                    softmax_pv_f16t};
 const it_qdot_table *it_qdot_avx2(void);
 const it_qdot_table *it_qdot_avx2(void) { return &table; }

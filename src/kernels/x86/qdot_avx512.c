@@ -7,6 +7,8 @@
  * f16 . f32 dot / axpy 16 lanes wide.
  */
 #include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/qdot.h"
@@ -437,129 +439,13 @@ static void pv_one(const uint16_t *v, int64_t stride, const float *p, int64_t n,
     }
 }
 
-/* Heads of at most 16 dimensions: one masked vector per head, so one head is a chain of
- * dependent fmas (latency-bound); up to four heads advance together over each row. */
-static inline __attribute__((always_inline)) void pv_small(const uint16_t *v, int64_t stride, const float *p,
-                                                           int64_t ldp, const int NH, int64_t n, __mmask16 m,
-                                                           float *out, int64_t ldo) {
-    __m512 o[4];
-#pragma GCC unroll 4
-    for (int j = 0; j < NH; j++) o[j] = _mm512_maskz_loadu_ps(m, out + j * ldo);
-    for (int64_t i = 0; i < n; i++) {
-        const __m512 vi = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v + i * stride));
-#pragma GCC unroll 4
-        for (int j = 0; j < NH; j++) o[j] = _mm512_fmadd_ps(_mm512_set1_ps(p[j * ldp + i]), vi, o[j]);
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < NH; j++) _mm512_mask_storeu_ps(out + j * ldo, m, o[j]);
-}
-
-/* Heads of 8 or 16 dimensions across KV heads: a vector covers two KV heads' rows (8
- * dimensions: lanes 0-7 KV head 2c, 8-15 KV head 2c + 1) or one (16), and one accumulator
- * per (vector, head of the KV head) takes its heads' weights, broadcast per half. CC
- * vectors times GJ heads in flight: independent chains (a head's chain is latency-bound). */
-static inline __attribute__((always_inline)) void pv_wide(const uint16_t *const *vb, int64_t off, int64_t stride,
-                                                          const float *p, int64_t ldp, int group, int nkv, int c0,
-                                                          int j0, int64_t n, float *out, int64_t ldo, const int HALF,
-                                                          const int CC, const int GJ) {
-    const float *plo[2][4], *phi[2][4];
-    float *olo[2][4], *ohi[2][4];
-    __mmask16 vm[2];
-    __m512 acc[2][4];
-#pragma GCC unroll 2
-    for (int c = 0; c < CC; c++) {
-        const int g = HALF ? 2 * (c0 + c) : c0 + c, hi = HALF && g + 1 < nkv;
-        vm[c] = HALF && !hi ? (__mmask16)0x00ff : (__mmask16)0xffff;
-#pragma GCC unroll 4
-        for (int j = 0; j < GJ; j++) {
-            const int64_t h = (int64_t)g * group + j0 + j;
-            plo[c][j] = p + h * ldp, olo[c][j] = out + h * ldo;
-            phi[c][j] = hi ? plo[c][j] + group * ldp : plo[c][j];
-            ohi[c][j] = hi ? olo[c][j] + group * ldo : NULL;
-            if (!HALF) acc[c][j] = _mm512_loadu_ps(olo[c][j]);
-            else {
-                const __m256 lo = _mm256_loadu_ps(olo[c][j]);
-                acc[c][j] = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi ? _mm256_loadu_ps(ohi[c][j]) : _mm256_setzero_ps(), 1);
-            }
-        }
-    }
-    for (int64_t i0 = 0; i0 < n;) { /* the rows of one block, then the next block's */
-        const int64_t r0 = (off + i0) % 16, cnt = n - i0 < 16 - r0 ? n - i0 : 16 - r0;
-        const uint16_t *vr = vb[(off + i0) / 16] + r0 * stride + (int64_t)c0 * 16;
-        for (int64_t i = i0; i < i0 + cnt; i++, vr += stride)
-#pragma GCC unroll 2
-            for (int c = 0; c < CC; c++) {
-                const __m512 vc = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(vm[c], vr + c * 16));
-#pragma GCC unroll 4
-                for (int j = 0; j < GJ; j++) {
-                    __m512 pw = _mm512_set1_ps(plo[c][j][i]);
-                    if (HALF) pw = _mm512_mask_mov_ps(pw, (__mmask16)0xff00, _mm512_set1_ps(phi[c][j][i]));
-                    acc[c][j] = _mm512_fmadd_ps(pw, vc, acc[c][j]);
-                }
-            }
-        i0 += cnt;
-    }
-#pragma GCC unroll 2
-    for (int c = 0; c < CC; c++)
-#pragma GCC unroll 4
-        for (int j = 0; j < GJ; j++) {
-            if (!HALF) {
-                _mm512_storeu_ps(olo[c][j], acc[c][j]);
-                continue;
-            }
-            _mm256_storeu_ps(olo[c][j], _mm512_castps512_ps256(acc[c][j]));
-            if (ohi[c][j]) _mm256_storeu_ps(ohi[c][j], _mm512_extractf32x8_ps(acc[c][j], 1));
-        }
-}
-
-#define PV_WIDE_GJ(HALF, CC)                                                                               \
-    do {                                                                                                   \
-        if (gl >= 4) pv_wide(vb, off, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 4), j0 += 4; \
-        else if (gl >= 2)                                                                                  \
-            pv_wide(vb, off, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 2), j0 += 2;        \
-        else pv_wide(vb, off, stride, p, ldp, group, nkv, c0, j0, n, out, ldo, HALF, CC, 1), j0 += 1;       \
-    } while (0)
-
 static void pv_f16(const uint16_t *const *vb, int64_t off, int64_t n, int64_t stride, const float *p, int64_t ldp,
                    int nh, int group, int64_t hd, float *out, int64_t ldo) {
     if (group > nh) group = nh;
-    const int nkv = (nh + group - 1) / group;
-    if ((hd == 8 || hd == 16) && nh % group == 0) {
-        const int half = hd == 8, nc = half ? (nkv + 1) / 2 : nkv;
-        for (int c0 = 0; c0 < nc;) {
-            const int cc = nc - c0 >= 2 ? 2 : 1;
-            for (int j0 = 0; j0 < group;) {
-                const int gl = group - j0;
-                if (half && cc == 2) PV_WIDE_GJ(1, 2);
-                else if (half) PV_WIDE_GJ(1, 1);
-                else if (cc == 2) PV_WIDE_GJ(0, 2);
-                else PV_WIDE_GJ(0, 1);
-            }
-            c0 += cc;
-        }
-        return;
-    }
-    const __mmask16 m = hd >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << hd) - 1);
     for (int64_t i0 = 0; i0 < n;) { /* block by block, the chains carried in out */
         const int64_t r0 = (off + i0) % 16, cnt = n - i0 < 16 - r0 ? n - i0 : 16 - r0;
         const uint16_t *v = vb[(off + i0) / 16] + r0 * stride;
-        const float *pi = p + i0;
-        if (hd > 16) {
-            for (int j = 0; j < nh; j++) pv_one(v + (int64_t)(j / group) * hd, stride, pi + j * ldp, cnt, hd, out + j * ldo);
-        } else {
-            for (int g0 = 0; g0 < nh; g0 += group) { /* each KV head's query heads, up to four together */
-                const uint16_t *vg = v + (int64_t)(g0 / group) * hd;
-                const int ge = g0 + group < nh ? g0 + group : nh;
-                int j = g0;
-                for (; j + 4 <= ge; j += 4) pv_small(vg, stride, pi + j * ldp, ldp, 4, cnt, m, out + j * ldo, ldo);
-                switch (ge - j) {
-                case 3: pv_small(vg, stride, pi + j * ldp, ldp, 3, cnt, m, out + j * ldo, ldo); break;
-                case 2: pv_small(vg, stride, pi + j * ldp, ldp, 2, cnt, m, out + j * ldo, ldo); break;
-                case 1: pv_small(vg, stride, pi + j * ldp, ldp, 1, cnt, m, out + j * ldo, ldo); break;
-                default: break;
-                }
-            }
-        }
+        for (int j = 0; j < nh; j++) pv_one(v + (int64_t)(j / group) * hd, stride, p + i0 + j * ldp, cnt, hd, out + j * ldo);
         i0 += cnt;
     }
 }
@@ -685,8 +571,122 @@ static void silu_mul(float *g, const float *u, int64_t n) {
     }
 }
 
+
+/* ---- softmax and PV over transposed V blocks (heads of at most 16 dimensions) ---- */
+
+/* The sums of x[0..16) (each its 16 lanes as it_tree16 adds them) in one vector, lane k
+ * the sum of x[k]. */
+#define TREE16X16(NAME, OP)                                                                                         \
+    static inline __attribute__((always_inline)) __m512 NAME(const __m512 *x) {                                    \
+        __m512 c[8], d[4], e[2];                                                                                    \
+        _Pragma("GCC unroll 8") for (int m = 0; m < 8; m++) c[m] =                                                  \
+            OP(_mm512_shuffle_f32x4(x[m], x[m + 8], 0x44), _mm512_shuffle_f32x4(x[m], x[m + 8], 0xEE));             \
+        _Pragma("GCC unroll 4") for (int m = 0; m < 4; m++) d[m] =                                                  \
+            OP(_mm512_shuffle_f32x4(c[m], c[m + 4], 0x88), _mm512_shuffle_f32x4(c[m], c[m + 4], 0xDD));             \
+        _Pragma("GCC unroll 2") for (int m = 0; m < 2; m++) e[m] =                                                  \
+            OP(_mm512_shuffle_ps(d[m], d[m + 2], 0x44), _mm512_shuffle_ps(d[m], d[m + 2], 0xEE));                   \
+        const __m512 f = OP(_mm512_shuffle_ps(e[0], e[1], 0x88), _mm512_shuffle_ps(e[0], e[1], 0xDD));              \
+        return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15), f);   \
+    }
+/* The sums of x[0..16) (each its 16 lanes as it_tree16 adds them) in one vector, lane k
+ * the sum of x[k]; the same for the largest lanes. */
+TREE16X16(tree16x16, _mm512_add_ps)
+TREE16X16(max16x16, _mm512_max_ps)
+
+static inline __mmask16 block_mask(int64_t b, int64_t p0, int64_t np) {
+    const int64_t a = p0 > b * 16 ? p0 - b * 16 : 0, z = np < b * 16 + 16 ? np - b * 16 : 16;
+    return (__mmask16)(((1u << z) - 1) & ~((1u << a) - 1));
+}
+
+/* it_exp2_poly for t >= IT_EXP2_LO */
+static inline __m512 exp2_512(__m512 t) {
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), r = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(IT_EXP2_C5), r, _mm512_set1_ps(IT_EXP2_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IT_EXP2_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IT_EXP2_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IT_EXP2_C1));
+    return _mm512_scalef_ps(_mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f)), n);
+}
+
+/* CH heads of hd <= HD dimensions (CH * HD <= 16) of one KV head: the weights (zero
+ * outside [p0, np)) times the blocks' V rows, an accumulator of 16 lanes per output, then
+ * each output's lanes summed (it_tree16) and scaled by its head's inv */
+static inline __attribute__((always_inline)) void pvt_heads(const uint16_t *const *vb, int64_t voff, int64_t p0,
+                                                            int64_t np, const float *s, int64_t lds, const float *inv,
+                                                            float *out, const int HD, const int CH, int hd) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
+    const int64_t b0 = p0 / 16, b1 = (np - 1) / 16;
+    const __mmask16 mf = block_mask(b0, p0, np), ml = block_mask(b1, p0, np);
+    for (int64_t b = b0; b <= b1; b++) {
+        const __mmask16 m = b == b0 ? mf : b == b1 ? ml : (__mmask16)0xffff;
+        const uint16_t *v = vb[b] + voff;
+        __m512 e[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < CH; j++) e[j] = _mm512_loadu_ps(s + j * lds + b * 16);
+#pragma GCC unroll 16
+        for (int d = 0; d < HD; d++) { /* (lanes outside the range: 0 times 0, whatever the cache holds) */
+            if (d >= hd) break;
+            const __m512 vd = _mm512_maskz_cvtph_ps(m, _mm256_loadu_si256((const __m256i *)(v + d * 16)));
+#pragma GCC unroll 16
+            for (int j = 0; j < CH; j++) acc[j * hd + d] = _mm512_fmadd_ps(e[j], vd, acc[j * hd + d]);
+        }
+    }
+    __m512 sc = _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int j = 0; j < CH; j++) sc = _mm512_mask_mov_ps(sc, (__mmask16)(((1u << hd) - 1) << (j * hd)), _mm512_set1_ps(inv[j]));
+    _mm512_mask_storeu_ps(out, (__mmask16)((1u << (CH * hd)) - 1), _mm512_mul_ps(tree16x16(acc), sc));
+}
+
+static void softmax_pv_f16t(const uint16_t *const *vb, int64_t p0, int64_t np, float *s, int64_t lds, int nh,
+                            int group, int64_t hd, float *out) {
+    if (group > nh) group = nh;
+    const int64_t b0 = p0 / 16, b1 = (np - 1) / 16;
+    const __mmask16 mf = block_mask(b0, p0, np), ml = block_mask(b1, p0, np);
+    const __m512 lo = _mm512_set1_ps(IT_EXP2_LO);
+    for (int jc = 0; jc < nh; jc += 16) { /* 16 heads at a time: weights in place, then PV */
+        const int nj = nh - jc < 16 ? nh - jc : 16;
+        __m512 x[16];
+        for (int j = 0; j < 16; j++) {
+            const float *sj = s + (jc + j) * lds;
+            __m512 mx = _mm512_set1_ps(-INFINITY);
+            for (int64_t b = b0; j < nj && b <= b1; b++)
+                mx = _mm512_mask_max_ps(mx, b == b0 ? mf : b == b1 ? ml : (__mmask16)0xffff, _mm512_loadu_ps(sj + b * 16), mx);
+            x[j] = mx;
+        }
+        float mx[16], inv[16];
+        _mm512_storeu_ps(mx, max16x16(x));
+        for (int j = 0; j < 16; j++) {
+            float *sj = s + (jc + j) * lds;
+            const __m512 m = _mm512_set1_ps(mx[j]);
+            __m512 sum = _mm512_setzero_ps();
+            for (int64_t b = b0; j < nj && b <= b1; b++) {
+                const __mmask16 in = b == b0 ? mf : b == b1 ? ml : (__mmask16)0xffff;
+                const __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(in, sj + b * 16), m);
+                const __m512 e = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(in, t, lo, _CMP_GE_OQ), exp2_512(t));
+                _mm512_storeu_ps(sj + b * 16, e);
+                sum = _mm512_add_ps(sum, e);
+            }
+            x[j] = sum;
+        }
+        _mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), tree16x16(x)));
+        for (int j = jc; j < jc + nj;) { /* the heads of one KV head together, CH at a time */
+            const int g = j / group, end = (g + 1) * group < jc + nj ? (g + 1) * group : jc + nj, left = end - j;
+            const int64_t voff = (int64_t)g * hd * 16;
+            const float *sj = s + j * lds, *ij = inv + (j - jc);
+            float *oj = out + j * hd;
+            if (hd == 8 && left >= 2) pvt_heads(vb, voff, p0, np, sj, lds, ij, oj, 8, 2, 8), j += 2;
+            else if (hd == 8) pvt_heads(vb, voff, p0, np, sj, lds, ij, oj, 8, 1, 8), j += 1;
+            else if (hd == 4 && left >= 4) pvt_heads(vb, voff, p0, np, sj, lds, ij, oj, 4, 4, 4), j += 4;
+            else if (hd == 16) pvt_heads(vb, voff, p0, np, sj, lds, ij, oj, 16, 1, 16), j += 1;
+            else pvt_heads(vb, voff, p0, np, sj, lds, ij, oj, 16, 1, (int)hd), j += 1;
+        }
+    }
+}
+
 static const it_qdot_table table = {IT_ISA_AVX512, q8_0, q4_0, q4_1, q8_0_x4, q4_0_x4, q4_1_x4, it_qdot_q5_0_ref, it_qdot_q5_1_ref,
                                     q4_K, q5_K, q6_K, q8_0_p16, q4_0_p16, q4_1_p16, dot_f16, axpy_f16,
-                                    kq_f16, pv_f16, pv_q8_0, f16_tile, dot_f32, f32_tile, quant_act, max_f32, f16_store, exp_sum, silu_mul};
+                                    kq_f16, pv_f16, pv_q8_0, f16_tile, dot_f32, f32_tile, quant_act, max_f32, f16_store, exp_sum, silu_mul, softmax_pv_f16t};
 const it_qdot_table *it_qdot_avx512(void);
 const it_qdot_table *it_qdot_avx512(void) { return &table; }
