@@ -47,6 +47,19 @@ ingot_status ingot_llm_decode_sample(ingot_llm_ctx *c, int64_t n, const int32_t 
                                      const int32_t *seq, const uint8_t *want_logits, float *logits,
                                      ingot_llm_sampler *const *smp, int32_t *ids, ingot_llm_token *toks);
 
+/* Up to n_steps decode steps of n distinct sequences in one call, each feeding back the
+ * token it draws: step 0 decodes tokens[i] at position pos[i] of sequence seq[i], and each
+ * step the token smp[i] draws from the sequence's logits is accepted into smp[i]'s history
+ * and fed to the next. Sequence i takes at most steps[i] steps (1 to n_steps), and none
+ * after it draws an end-of-generation token when stop_eog (may be NULL) has stop_eog[i]
+ * set, or after its logit bias bans every token (id -1). On return steps[i] holds the
+ * steps it took, ids[k * n + i] and logprobs[k * n + i] (logprobs may be NULL) what it drew
+ * at step k. The results equal those of ingot_llm_decode_sample step by step, each draw
+ * accepted; the cache holds exactly the positions fed. A small model's sequences run in
+ * parts, each part's steps on one thread with no synchronization between steps. */
+ingot_status ingot_llm_decode_steps(ingot_llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
+                                    const int32_t *seq, ingot_llm_sampler *const *smp, const uint8_t *stop_eog,
+                                    int n_steps, int *steps, int32_t *ids, float *logprobs);
 typedef struct ingot_llm_streamer ingot_llm_streamer;
 
 /* A streamer for one generated sequence; stop strings are copied. */

@@ -14,9 +14,14 @@
  * used first): when it is exceeded, the newest running requests are preempted (KV freed,
  * requeued, later recomputed from
  * prompt + generated tokens: the sampler state is kept, so the output is unchanged);
- * (5) runs one ingot_llm_decode and samples each sequence whose logits came back.
- * ingot_llm_decode's results do not depend on the batch, so greedy output is the same
- * alone or among others. HTTP threads wait on one condition broadcast after each step.
+ * (5) runs one ingot_llm_decode and samples each sequence whose logits came back; while
+ * every running request decodes (no prompt chunk, no log-probabilities wanted) one
+ * ingot_llm_decode_steps call instead runs up to --decode-steps steps, each sequence
+ * feeding back its own draws (a small model's parts run them with no synchronization
+ * between steps; a sequence stops at its length limit or end of generation, and one that
+ * meets a stop string drops the draws past it). ingot_llm_decode's results do not depend on
+ * the batch, so greedy output is the same alone or among others. HTTP threads wait on one
+ * condition broadcast after each round.
  */
 #include "llm_model.h"
 
@@ -47,6 +52,9 @@ struct llm_model {
     float *logits;   /* [max_seqs][n_vocab] */
     int32_t *b_tok, *b_pos, *b_seq;
     uint8_t *b_want;
+    int *b_most;     /* decode_steps: per request its step limit, */
+    float *b_lp;     /* the draws' log-probabilities [decode_steps][max_seqs], */
+    ingot_llm_sampler **b_smp; /* and samplers */
     pthread_t thread;
     int thread_started;
     pthread_mutex_t mu;
@@ -322,14 +330,15 @@ static int push_tok(llm_req *r, const ingot_llm_token *tk) {
     return 0;
 }
 
-/* r's next token was sampled (from its row of logits): accept, stream, decide whether it is done. */
-static void on_token(llm_model *lm, llm_req *r, int32_t id, const ingot_llm_token *tk0) {
+/* r's next token was sampled (from its row of logits): accept (unless the decode did),
+ * stream, decide whether it is done. */
+static void on_token(llm_model *lm, llm_req *r, int32_t id, const ingot_llm_token *tk0, int accepted) {
     ingot_llm_token tk = *tk0;
     if (id < 0) {
         finish_req(lm, r, LLM_FINISH_ERROR, 400, "every token is banned by logit_bias");
         return;
     }
-    ingot_llm_sampler_accept(r->smp, id);
+    if (!accepted) ingot_llm_sampler_accept(r->smp, id);
     if (push_all(r, id)) {
         finish_req(lm, r, LLM_FINISH_ERROR, 500, "out of memory");
         return;
@@ -367,12 +376,70 @@ static void on_token(llm_model *lm, llm_req *r, int32_t id, const ingot_llm_toke
     }
 }
 
+/* Decode steps this round may take in one call when every running request decodes one
+ * token (no prompt chunk): cfg.decode_steps if none wants log-probabilities and the KV
+ * budget holds that many more positions for each, else 1. */
+static int multi_steps(llm_model *lm, const int *idx, int n) {
+    const int k = lm->cfg.decode_steps;
+    if (k <= 1) return 1;
+    int64_t need = 0;
+    for (int i = 0; i < n; i++) {
+        const llm_req *r = lm->slots[idx[i]].req;
+        if (r->want_logprobs) return 1;
+        need += blocks_of(r->n_past + k) - blocks_of(r->n_past);
+    }
+    ingot_llm_kv_stats ks;
+    ingot_llm_kv_get_stats(lm->ctx, &ks);
+    return need <= ks.available ? k : 1;
+}
+
+/* One round of up to k decode steps for the n running requests (idx; each feeds one
+ * token), their draws then streamed in order (called and returning with lm->mu held; ids:
+ * room for k * max_seqs). A request that ends part way (a stop string) drops the rest. */
+static void decode_steps(llm_model *lm, const int *idx, int n, int k, int32_t *ids) {
+    int32_t *tok = lm->b_tok, *pos = lm->b_pos, *seq = lm->b_seq;
+    uint8_t *stop = lm->b_want;
+    int *most = lm->b_most;
+    float *lp = lm->b_lp;
+    ingot_llm_sampler **smp = lm->b_smp;
+    for (int i = 0; i < n; i++) {
+        llm_req *r = lm->slots[idx[i]].req;
+        tok[i] = r->all[r->n_past], pos[i] = (int32_t)r->n_past, seq[i] = idx[i], smp[i] = r->smp;
+        stop[i] = !r->ignore_eos;
+        int64_t m = k;
+        if (r->max_tokens - r->n_gen < m) m = r->max_tokens - r->n_gen; /* (both at least 1 while it runs) */
+        if (lm->n_ctx - r->n_past < m) m = lm->n_ctx - r->n_past;
+        most[i] = (int)m;
+    }
+    lm->steps += (uint64_t)k;
+    kv_gauges(lm);
+    pthread_mutex_unlock(&lm->mu);
+    ingot_status st = ingot_llm_decode_steps(lm->ctx, n, tok, pos, seq, smp, stop, k, most, ids, lp);
+    pthread_mutex_lock(&lm->mu);
+    char msg[256];
+    if (st != INGOT_OK) snprintf(msg, sizeof msg, "decode failed: %s", ingot_llm_ctx_error(lm->ctx));
+    for (int i = 0; i < n; i++) {
+        llm_req *r = lm->slots[idx[i]].req;
+        r->feed = 0;
+        if (st != INGOT_OK) {
+            finish_req(lm, r, LLM_FINISH_ERROR, 500, msg);
+            continue;
+        }
+        for (int q = 0; q < most[i] && lm->slots[idx[i]].req == r; q++) { /* (a finished request left its slot) */
+            const ingot_llm_token tk = {ids[q * n + i], lp[q * n + i], 0, NULL, NULL};
+            r->n_past++;
+            on_token(lm, r, tk.id, &tk, 1);
+        }
+    }
+    pthread_cond_broadcast(&lm->progress_cv);
+}
+
 static void *sched_main(void *arg) {
     llm_model *lm = arg;
     int *idx = malloc((size_t)lm->cfg.max_seqs * sizeof *idx);
     int *rows = malloc((size_t)lm->cfg.max_seqs * sizeof *rows);
     ingot_llm_sampler **smp = malloc((size_t)lm->cfg.max_seqs * sizeof *smp);
-    int32_t *ids = malloc((size_t)lm->cfg.max_seqs * sizeof *ids);
+    int32_t *ids = malloc((size_t)lm->cfg.max_seqs * (size_t)lm->cfg.decode_steps * sizeof *ids);
     ingot_llm_token *toks = malloc((size_t)lm->cfg.max_seqs * sizeof *toks);
     pthread_mutex_lock(&lm->mu);
     for (;;) {
@@ -416,6 +483,11 @@ static void *sched_main(void *arg) {
                 rows[i] = -1;
             }
         }
+        const int k_steps = nt == n && nrows == n ? multi_steps(lm, idx, n) : 1;
+        if (k_steps > 1) {
+            decode_steps(lm, idx, n, k_steps, ids);
+            continue;
+        }
         lm->steps++;
         kv_gauges(lm);
         pthread_mutex_unlock(&lm->mu);
@@ -437,7 +509,7 @@ static void *sched_main(void *arg) {
             }
             r->n_past += r->feed;
             r->feed = 0;
-            if (rows[i] >= 0) on_token(lm, r, ids[rows[i]], &toks[rows[i]]);
+            if (rows[i] >= 0) on_token(lm, r, ids[rows[i]], &toks[rows[i]], 0);
         }
         pthread_cond_broadcast(&lm->progress_cv);
     }
@@ -504,6 +576,7 @@ llm_model *llm_model_create(const char *path, const llm_config *cfg, char *err, 
     if (lm->cfg.max_seqs <= 0) lm->cfg.max_seqs = 16;
     if (lm->cfg.max_batch_tokens < lm->cfg.max_seqs) lm->cfg.max_batch_tokens = lm->cfg.max_seqs;
     if (lm->cfg.max_queue <= 0) lm->cfg.max_queue = 64;
+    if (lm->cfg.decode_steps <= 0) lm->cfg.decode_steps = 1;
     ingot_llm_ctx_params cp;
     ingot_llm_ctx_params_default(&cp);
     cp.n_ctx = n_ctx;
@@ -548,7 +621,11 @@ llm_model *llm_model_create(const char *path, const llm_config *cfg, char *err, 
     lm->b_pos = malloc(maxt * sizeof *lm->b_pos);
     lm->b_seq = malloc(maxt * sizeof *lm->b_seq);
     lm->b_want = malloc(maxt);
-    if (!lm->slots || !lm->logits || !lm->b_tok || !lm->b_pos || !lm->b_seq || !lm->b_want) {
+    lm->b_most = malloc((size_t)lm->cfg.max_seqs * sizeof *lm->b_most);
+    lm->b_lp = malloc((size_t)lm->cfg.max_seqs * (size_t)lm->cfg.decode_steps * sizeof *lm->b_lp);
+    lm->b_smp = malloc((size_t)lm->cfg.max_seqs * sizeof *lm->b_smp);
+    if (!lm->slots || !lm->logits || !lm->b_tok || !lm->b_pos || !lm->b_seq || !lm->b_want || !lm->b_most || !lm->b_lp ||
+        !lm->b_smp) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -586,6 +663,7 @@ void llm_model_free(llm_model *lm) {
     }
     free(lm->slots);
     free(lm->logits), free(lm->b_tok), free(lm->b_pos), free(lm->b_seq), free(lm->b_want);
+    free(lm->b_most), free(lm->b_lp), free(lm->b_smp);
     free(lm->default_system);
     ingot_llm_ctx_free(lm->ctx);
     ingot_llm_ctx_free(lm->ectx);

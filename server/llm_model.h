@@ -27,6 +27,7 @@ typedef struct llm_config {
     int threads;
     int max_queue;            /* waiting requests beyond this get 429 */
     int kv_type;              /* INGOT_LLM_KV_* */
+    int decode_steps;         /* decode steps per scheduling round when every request decodes (1: one) */
 } llm_config;
 
 typedef struct llm_model llm_model;

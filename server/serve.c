@@ -59,6 +59,8 @@ static void usage(FILE *f) {
             "  --ctx N                  LLM: positions per sequence (default min(training context, 4096))\n"
             "  --max-seqs N             LLM: sequences decoded together (default 16)\n"
             "  --max-batch-tokens N     LLM: tokens per forward pass, prompt chunks included (default 512)\n"
+            "  --decode-steps N         LLM: decode steps per scheduling round while every request decodes\n"
+            "                           (tokens stream N at a time; default 4, 1: one)\n"
             "  --kv-cache-mem BYTES     LLM: KV cache budget (suffix K, M, G; default: max-seqs full contexts)\n"
             "  --kv-type f16|q8_0|f32   LLM: KV cache entries (default f16; q8_0 takes about half the memory)\n"
             "  --max-body-bytes N       request body limit, 413 beyond (default 67108864)\n"
@@ -125,7 +127,8 @@ static int find_default_model(char *out, size_t cap) {
 int cmd_serve(int argc, char **argv) {
     const char *host = "127.0.0.1", *models_dir = NULL, *api_key = getenv("INGOT_API_KEY");
     long long port = 8080, threads = 0, max_batch = 8, delay_us = 1000, max_queue = 64, max_body = 64ll << 20,
-              drain_s = 30, n_ctx = 0, max_seqs = 16, max_batch_tokens = 512, kv_mem = 0;
+              drain_s = 30, n_ctx = 0, max_seqs = 16, max_batch_tokens = 512, kv_mem = 0,
+              decode_steps = 4;
     int log_json = 0, kv_type = INGOT_LLM_KV_F16;
     const char **models = calloc((size_t)argc + 1, sizeof *models);
     int nmodels = 0;
@@ -180,6 +183,7 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--ctx")) num = &n_ctx, lo = 0, hi = 1 << 20;
         else if (!strcmp(a, "--max-seqs")) num = &max_seqs, lo = 1, hi = 256;
         else if (!strcmp(a, "--max-batch-tokens")) num = &max_batch_tokens, lo = 1, hi = 65536;
+        else if (!strcmp(a, "--decode-steps")) num = &decode_steps, lo = 1, hi = 64;
         else if (!strcmp(a, "--drain-timeout-s")) num = &drain_s, lo = 0, hi = 3600;
         else {
             fprintf(stderr, "ingot serve: unknown option %s\n", a);
@@ -203,7 +207,8 @@ int cmd_serve(int argc, char **argv) {
     char err[512];
     app.repo = model_repo_create(models_dir, &bc);
     if (!app.repo) goto out;
-    llm_config lc = {n_ctx, (int)max_seqs, max_batch_tokens, kv_mem, (int)threads, (int)max_queue, kv_type};
+    llm_config lc = {n_ctx, (int)max_seqs, max_batch_tokens, kv_mem, (int)threads, (int)max_queue, kv_type,
+                     (int)decode_steps};
     model_repo_set_llm_config(app.repo, &lc);
     char default_model[PATH_MAX + 64];
     if (nmodels == 0 && !models_dir) {

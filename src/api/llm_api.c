@@ -280,6 +280,46 @@ ingot_status ingot_llm_decode_sample(ingot_llm_ctx *c, int64_t n, const int32_t 
     return decode_api(c, n, tokens, pos, seq, want_logits, logits, sample_row, &j);
 }
 
+typedef struct steps_draw {
+    ingot_llm_sampler *const *smp;
+    const uint8_t *stop_eog;
+    const ingot_llm *m;
+    int n;
+    float *logprobs;
+} steps_draw;
+
+static int draw_step(void *arg, int i, int k, const float *logits, int32_t *id) {
+    const steps_draw *d = arg;
+    ingot_llm_token tk;
+    *id = ingot_llm_sampler_sample(d->smp[i], logits, &tk);
+    if (d->logprobs) d->logprobs[(size_t)k * (size_t)d->n + (size_t)i] = tk.logprob;
+    if (*id < 0) return 1;
+    ingot_llm_sampler_accept(d->smp[i], *id);
+    return d->stop_eog && d->stop_eog[i] && ingot_llm_is_eog(d->m, *id);
+}
+
+ingot_status ingot_llm_decode_steps(ingot_llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
+                                    const int32_t *seq, ingot_llm_sampler *const *smp, const uint8_t *stop_eog,
+                                    int n_steps, int *steps, int32_t *ids, float *logprobs) {
+    if (!c) return INGOT_ERR_INVALID_ARG;
+    c->err.msg[0] = 0;
+    if (!smp) return (ingot_status)it_fail(&c->err, INGOT_ERR_INVALID_ARG, "decode steps: NULL samplers");
+    for (int i = 0; i < n && seq; i++)
+        if (seq[i] == 0) c->n_toks = 0; /* sequence 0 changed outside generate: no prefix reuse */
+    steps_draw d = {smp, stop_eog, c->m, n, logprobs};
+    int st = it_llm_decode_steps(c->c, n, tokens, pos, seq, n_steps, steps, draw_step, &d, ids, &c->err);
+    if (st || !c->c->kv.prefix) return (ingot_status)st;
+    int32_t *fed = malloc((size_t)n_steps * sizeof *fed); /* each sequence's tokens fed, to the prefix cache */
+    for (int i = 0; i < n && fed; i++) {
+        if (!steps[i]) continue;
+        fed[0] = tokens[i];
+        for (int k = 1; k < steps[i]; k++) fed[k] = ids[(size_t)(k - 1) * (size_t)n + (size_t)i];
+        it_kv_prefix_note(&c->c->kv, seq[i], pos[i], fed, steps[i]);
+    }
+    free(fed);
+    return (ingot_status)st;
+}
+
 int64_t ingot_llm_seq_match_prefix(ingot_llm_ctx *c, int seq, const int32_t *tokens, int64_t n) {
     if (!c || seq < 0 || seq >= c->c->kv.n_seq) return 0;
     if (seq == 0) c->n_toks = 0;

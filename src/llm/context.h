@@ -90,6 +90,8 @@ typedef struct it_llm_ctx {
     struct it_llm_ctx **part;
     float *part_out;
     size_t part_out_cap;
+    float *step_out; /* it_llm_decode_steps' rows outside parts */
+    size_t step_out_cap;
     /* it_llm_decode_rows: called for each output row on the thread that computed it, as
      * soon as its part is done (row: its index among the batch's output rows) */
     void (*row_fn)(void *arg, int64_t row, const float *logits);
@@ -108,6 +110,18 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
  * after the batch (logits must not be NULL). */
 int it_llm_decode_rows(it_llm_ctx *c, const it_llm_batch *b, float *logits,
                        void (*fn)(void *arg, int64_t row, const float *logits), void *arg, it_err *e);
+/* Draw sequence i's token at step k from its logits row (*id); return nonzero to stop the
+ * sequence after this step. Called on the thread that computed the row. */
+typedef int (*it_llm_draw_fn)(void *arg, int i, int k, const float *logits, int32_t *id);
+#define IT_LLM_MAX_PARTS 64
+/* Up to n_steps decode steps of n distinct sequences, one token each per step: step 0 feeds
+ * tok0[i] at pos[i] of sequence seq[i], step k the id drawn at step k - 1; sequence i takes
+ * at most steps[i] steps (then steps[i] = the steps it took) and none after its draw asks
+ * to stop. ids[k * n + i]: its draw at step k. Every token computes as in a batch of one
+ * step (a small model's sequences in parts, each part's steps on one thread with no
+ * synchronization between steps); the cache keeps exactly the positions fed. */
+int it_llm_decode_steps(it_llm_ctx *c, int n, const int32_t *tok0, const int32_t *pos, const int32_t *seq,
+                        int n_steps, int *steps, it_llm_draw_fn draw, void *arg, int32_t *ids, it_err *e);
 /* Forget sequence s (or keep its first len positions). */
 int it_llm_seq_truncate(it_llm_ctx *c, int s, int64_t len, it_err *e);
 int64_t it_llm_seq_len(const it_llm_ctx *c, int s);

@@ -129,7 +129,7 @@ fail:
 
 /* The buffers a context owns besides its cache and pool (a part's context owns only these). */
 static void free_buffers(it_llm_ctx *c) {
-    float *bufs[] = {c->x, c->xn, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->rope, c->tscratch, c->part_out};
+    float *bufs[] = {c->x, c->xn, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->rope, c->tscratch, c->part_out, c->step_out};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) it_free(bufs[i]);
     it_free(c->xq);
     it_free(c->xq1);
@@ -1041,6 +1041,49 @@ static int cmp_load_desc(const void *a, const void *b) {
     return x[0] < y[0] ? 1 : x[0] > y[0] ? -1 : (x[1] > y[1]) - (x[1] < y[1]);
 }
 
+/* *buf holds at least need bytes (grown, contents not kept); 0 or an allocation failure */
+static int ensure_rows(float **buf, size_t *cap, size_t need) {
+    if (need <= *cap) return 0;
+    it_free(*buf);
+    *buf = it_malloc(need);
+    *cap = *buf ? need : 0;
+    return *buf ? 0 : -1;
+}
+
+/* A token's cost in multiply-adds: the weights' (one per element of the layers' matrices
+ * and the output's) and the attention's, which grows with its position (per head and
+ * position q . k and p . v, and the softmax's exp, about as much again as one of them for
+ * heads this small): *wcost, and the attention's per position. */
+static int64_t attn_cost(const it_llm_ctx *c, int64_t *wcost) {
+    const it_llm_hparams *h = &c->m->hp;
+    const int64_t D = h->n_embd, qd = h->n_head * h->head_dim, kvd = h->n_head_kv * h->head_dim;
+    *wcost = h->n_layer * (2 * D * qd + 2 * D * kvd + 3 * D * h->n_ff) + D * h->n_vocab;
+    return h->n_layer * h->n_head * 3 * h->head_dim;
+}
+
+/* The sequences with a cost (cost[s] > 0, s < ns) onto P parts, largest first onto the
+ * least loaded part: part_of[s], load[k] (zeroed by the caller); pairs: scratch of 2 ns.
+ * Returns whether that pays: at least two sequences and the largest part not much over an
+ * even share. */
+static int balance_parts(const int64_t *cost, int ns, int P, int64_t wcost, int64_t *pairs, int64_t *load,
+                         int *part_of) {
+    int np = 0;
+    for (int s = 0; s < ns; s++)
+        if (cost[s]) pairs[2 * np] = cost[s], pairs[2 * np + 1] = s, np++;
+    if (np < 2) return 0;
+    qsort(pairs, (size_t)np, 2 * sizeof *pairs, cmp_load_desc);
+    for (int i = 0; i < np; i++) {
+        int best = 0;
+        for (int k = 1; k < P; k++)
+            if (load[k] < load[best]) best = k;
+        load[best] += pairs[2 * i];
+        part_of[pairs[2 * i + 1]] = best;
+    }
+    int64_t mx = 0, tot = 0;
+    for (int k = 0; k < P; k++) mx = load[k] > mx ? load[k] : mx, tot += load[k];
+    return mx * P <= tot + tot / 4 + P * wcost;
+}
+
 /* Runs b in parts when that pays (returns 1 with *st set), else returns 0. */
 static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, float *logits, int *st, it_err *e) {
     const int P = c->nthreads;
@@ -1052,49 +1095,20 @@ static int decode_parts(it_llm_ctx *c, const it_llm_batch *b, int64_t n_out, flo
     /* one zeroed block: parts, per-sequence costs and (cost, sequence) pairs, per-part
      * loads, the parts' output rows' indices in the batch, each sequence's part, the parts'
      * token / position / sequence ids and flags */
-    seq_part *p = calloc(1, (size_t)P * sizeof *p + (ns + 3 * (size_t)T + (size_t)P) * sizeof(int64_t) +
+    seq_part *p = calloc(1, (size_t)P * sizeof *p + (3 * ns + (size_t)T + (size_t)P) * sizeof(int64_t) +
                                 ns * sizeof(int) + (size_t)T * 3 * sizeof(int32_t) + (size_t)T);
     if (!p) return 0; /* (the plain path then) */
-    int64_t *cost = (int64_t *)(void *)(p + P), *pairs = cost + ns, *load = pairs + 2 * T, *rows = load + P;
+    int64_t *cost = (int64_t *)(void *)(p + P), *pairs = cost + ns, *load = pairs + 2 * ns, *rows = load + P;
     int *part_of = (int *)(void *)(rows + T);
     int32_t *ints = (int32_t *)(void *)(part_of + ns);
     uint8_t *want = (uint8_t *)(ints + 3 * T);
-    int ok = 1, np = 0;
-    /* a token's cost in multiply-adds: the weights' (one per element of the layers'
-     * matrices and the output's) and the attention's, which grows with its position (per
-     * head and position q . k and p . v, and the softmax's exp, about as much again as one
-     * of them for heads this small) */
-    const it_llm_hparams *h = &c->m->hp;
-    const int64_t D = h->n_embd, qd = h->n_head * h->head_dim, kvd = h->n_head_kv * h->head_dim;
-    const int64_t wcost = h->n_layer * (2 * D * qd + 2 * D * kvd + 3 * D * h->n_ff) + D * h->n_vocab;
-    const int64_t acost = h->n_layer * h->n_head * 3 * h->head_dim;
-    for (int64_t t = 0; ok && t < T; t++) cost[b->seq[t]] += wcost + acost * (b->pos[t] + 1);
-    for (int s = 0; ok && s < c->kv.n_seq; s++)
-        if (cost[s]) pairs[2 * np] = cost[s], pairs[2 * np + 1] = s, np++;
-    ok = ok && np >= 2;
-    if (ok) {
-        qsort(pairs, (size_t)np, 2 * sizeof *pairs, cmp_load_desc);
-        for (int i = 0; i < np; i++) {
-            int best = 0;
-            for (int k = 1; k < P; k++)
-                if (load[k] < load[best]) best = k;
-            load[best] += pairs[2 * i];
-            part_of[pairs[2 * i + 1]] = best;
-        }
-        /* worth it while the largest part is not much over an even share */
-        int64_t mx = 0, tot = 0;
-        for (int k = 0; k < P; k++) mx = load[k] > mx ? load[k] : mx, tot += load[k];
-        ok = mx * P <= tot + tot / 4 + P * wcost;
-    }
+    int64_t wcost;
+    const int64_t acost = attn_cost(c, &wcost);
+    for (int64_t t = 0; t < T; t++) cost[b->seq[t]] += wcost + acost * (b->pos[t] + 1);
+    int ok = balance_parts(cost, c->kv.n_seq, P, wcost, pairs, load, part_of);
     const int64_t width = b->hidden ? c->m->hp.n_embd : c->m->hp.n_vocab;
     if (ok && logits) { /* the parts' output rows, one after another */
-        size_t need = (size_t)n_out * (size_t)width * sizeof(float);
-        if (need > c->part_out_cap) {
-            it_free(c->part_out);
-            c->part_out = it_malloc(need);
-            c->part_out_cap = c->part_out ? need : 0;
-            ok = c->part_out != NULL;
-        }
+        ok = !ensure_rows(&c->part_out, &c->part_out_cap, (size_t)n_out * (size_t)width * sizeof(float));
     }
     if (ok) {
         /* each part's tokens in batch order (a sequence's tokens stay in order in it) */
@@ -1215,4 +1229,156 @@ int it_llm_decode(it_llm_ctx *c, const it_llm_batch *b, float *logits, it_err *e
     /* llama.cpp numerics: its micro-batches of 512 tokens (their size picks the order of the
      * attention sums) */
     return in_steps(c, b, IT_LLM_GGML_UBATCH, logits, e, decode_checked, 1);
+}
+
+/* ---------------------------------------------------------------- several steps per call */
+
+typedef struct steps_job {
+    int n, n_steps;
+    const int32_t *tok0, *pos, *seq;
+    const int *most;  /* the steps each sequence may take */
+    int *done;        /* the steps it took */
+    int32_t *ids;     /* [n_steps][n] */
+    it_llm_draw_fn draw;
+    void *arg;
+    int64_t width;
+    /* the parts: each one's context, sequences (indices < n), output rows and status */
+    it_llm_ctx *pc[IT_LLM_MAX_PARTS];
+    const int *idx[IT_LLM_MAX_PARTS];
+    int cnt[IT_LLM_MAX_PARTS];
+    float *logits[IT_LLM_MAX_PARTS];
+    int st[IT_LLM_MAX_PARTS];
+    it_err err[IT_LLM_MAX_PARTS];
+} steps_job;
+
+typedef struct draw_job {
+    steps_job *j;
+    const int *idx;
+    const int32_t *map;
+    int32_t *cur, *alive;
+    const float *logits;
+    int k;
+} draw_job;
+
+/* the draws of a step's rows r0 .. r1 */
+static void draw_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    (void)tid;
+    const draw_job *d = arg;
+    steps_job *j = d->j;
+    for (int64_t r = r0; r < r1; r++) {
+        const int i = d->map[r], x = d->idx[i];
+        const int stop = j->draw(j->arg, x, d->k, d->logits + (size_t)r * (size_t)j->width, &d->cur[i]);
+        j->ids[(size_t)d->k * (size_t)j->n + (size_t)x] = d->cur[i];
+        j->done[x] = d->k + 1;
+        d->alive[i] = !stop && d->k + 1 < j->most[x];
+    }
+}
+
+/* The steps of m sequences (idx) on context c: each step a batch of the sequences still
+ * going, then a draw per row (on c's threads; a part's context: this one). */
+static int run_steps(it_llm_ctx *c, steps_job *j, const int *idx, int m, float *logits, it_err *e) {
+    int32_t *ints = malloc((size_t)m * 6 * sizeof *ints);
+    if (!ints) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    int32_t *tok = ints, *pos = ints + m, *seq = ints + 2 * m, *cur = ints + 3 * m, *map = ints + 4 * m;
+    int32_t *alive = ints + 5 * m;
+    int st = 0;
+    for (int i = 0; i < m; i++) cur[i] = j->tok0[idx[i]], alive[i] = 1, j->done[idx[i]] = 0;
+    for (int k = 0; k < j->n_steps && !st; k++) {
+        int na = 0;
+        for (int i = 0; i < m; i++)
+            if (alive[i]) tok[na] = cur[i], pos[na] = j->pos[idx[i]] + k, seq[na] = j->seq[idx[i]], map[na++] = i;
+        if (!na) break;
+        const it_llm_batch b = {na, tok, pos, seq, NULL, 0};
+        c->ggml_ubatch = na;
+        st = !c->ggml || na <= IT_LLM_GGML_UBATCH ? decode_checked(c, &b, na, logits, e)
+                                                   : in_steps(c, &b, IT_LLM_GGML_UBATCH, logits, e, decode_checked, 1);
+        if (st) break;
+        draw_job dj = {j, idx, map, cur, alive, logits, k};
+        it_parallel_for(c->tp, na, 1, draw_rows, &dj); /* (a part's context has no pool: inline) */
+    }
+    free(ints);
+    return st;
+}
+
+static void run_steps_parts(void *arg, int64_t i0, int64_t i1, int tid) {
+    (void)tid;
+    steps_job *j = arg;
+    for (int64_t k = i0; k < i1; k++)
+        if (j->cnt[k]) j->st[k] = run_steps(j->pc[k], j, j->idx[k], j->cnt[k], j->logits[k], &j->err[k]);
+}
+
+int it_llm_decode_steps(it_llm_ctx *c, int n, const int32_t *tok0, const int32_t *pos, const int32_t *seq,
+                        int n_steps, int *steps, it_llm_draw_fn draw, void *arg, int32_t *ids, it_err *e) {
+    if (n < 1 || n_steps < 1 || !tok0 || !pos || !seq || !steps || !draw || !ids)
+        return it_fail(e, INGOT_ERR_INVALID_ARG, "decode steps: no sequences, no steps or a NULL array");
+    const int ns = c->kv.n_seq;
+    int64_t T = 0;
+    for (int i = 0; i < n; i++) {
+        if (steps[i] < 1 || steps[i] > n_steps)
+            return it_fail(e, INGOT_ERR_INVALID_ARG, "decode steps: sequence %d may take %d steps (1 to %d)", seq[i],
+                           steps[i], n_steps);
+        T += steps[i];
+    }
+    /* one block: the positions every step may fill (checked and allocated as one batch of
+     * T tokens, so that no step can run out of cache), per-sequence costs, (cost, sequence)
+     * pairs and per-part loads, each sequence's part, the parts' members, the steps taken */
+    const size_t bytes = (size_t)(3 * T + 1) * sizeof(int32_t) + (size_t)(3 * ns + IT_LLM_MAX_PARTS) * sizeof(int64_t) +
+                         (size_t)(ns + 2 * n) * sizeof(int);
+    int32_t *bt = calloc(1, bytes);
+    if (!bt) return it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    int32_t *bp = bt + T, *bs = bp + T;
+    int64_t *cost = (int64_t *)(void *)(bs + T + (T & 1)), *pairs = cost + ns, *load = pairs + 2 * ns;
+    int *part_of = (int *)(void *)(load + IT_LLM_MAX_PARTS), *members = part_of + ns, *done = members + n;
+    int st = 0;
+    for (int i = 0, t = 0; i < n && !st; i++) {
+        if (seq[i] >= 0 && seq[i] < ns && cost[seq[i]])
+            st = it_fail(e, INGOT_ERR_INVALID_ARG, "decode steps: sequence %d appears twice", seq[i]);
+        for (int k = 0; k < steps[i] && !st; k++, t++) bt[t] = tok0[i], bp[t] = pos[i] + k, bs[t] = seq[i];
+        if (seq[i] >= 0 && seq[i] < ns) cost[seq[i]] = 1;
+    }
+    int64_t n_out = 0;
+    const it_llm_batch all = {T, bt, bp, bs, NULL, 0};
+    if (!st) st = check_batch(c, &all, &n_out, e);
+    const int64_t width = c->m->hp.n_vocab;
+    const size_t need = (size_t)n * (size_t)width * sizeof(float);
+    steps_job j = {.n = n, .n_steps = n_steps, .tok0 = tok0, .pos = pos, .seq = seq, .most = steps, .done = done,
+                   .ids = ids, .draw = draw, .arg = arg, .width = width};
+    const int P = c->nthreads < IT_LLM_MAX_PARTS ? c->nthreads : IT_LLM_MAX_PARTS;
+    int parts = 0;
+    if (!st && c->weights_cached && P >= 2 && n >= 2 && !c->ggml) { /* a small model: each part's steps on one thread */
+        int64_t wcost;
+        const int64_t acost = attn_cost(c, &wcost);
+        for (int s = 0; s < ns; s++) cost[s] = 0;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < steps[i]; k++) cost[seq[i]] += wcost + acost * (pos[i] + k + 1);
+        parts = balance_parts(cost, ns, P, wcost, pairs, load, part_of);
+    }
+    if (!st && parts && ensure_rows(&c->part_out, &c->part_out_cap, need)) st = it_fail(e, INGOT_ERR_NOMEM, "out of memory");
+    if (!st && parts) {
+        int off = 0;
+        for (int k = 0; k < P && !st; k++) {
+            j.idx[k] = members + off;
+            for (int i = 0; i < n; i++)
+                if (part_of[seq[i]] == k) members[off++] = i;
+            j.cnt[k] = (int)(members + off - j.idx[k]);
+            j.logits[k] = c->part_out + (size_t)(j.idx[k] - members) * (size_t)width;
+            if (j.cnt[k] && (!(j.pc[k] = part_ctx(c, k, e)) || grow(j.pc[k], j.cnt[k], e))) st = INGOT_ERR_NOMEM;
+        }
+        if (!st) {
+            it_parallel_for(c->tp, P, 1, run_steps_parts, &j);
+            for (int k = 0; k < P && !st; k++)
+                if (j.st[k]) st = j.st[k], memcpy(e, &j.err[k], sizeof *e);
+        }
+    } else if (!st) { /* (its rows apart from part_out, which a step's batch in parts uses) */
+        for (int i = 0; i < n; i++) members[i] = i;
+        st = ensure_rows(&c->step_out, &c->step_out_cap, need) ? it_fail(e, INGOT_ERR_NOMEM, "out of memory")
+                                                               : run_steps(c, &j, members, n, c->step_out, e);
+    }
+    for (int i = 0; i < n; i++) { /* positions allocated past a sequence's last step are given back */
+        steps[i] = done[i];
+        if (seq[i] >= 0 && seq[i] < ns && c->kv.seq[seq[i]].len > pos[i] + done[i])
+            it_kv_seq_resize(&c->kv, seq[i], pos[i] + done[i], NULL);
+    }
+    free(bt);
+    return st;
 }

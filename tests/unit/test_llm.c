@@ -440,6 +440,116 @@ static void decode_sample(void **state) {
     ingot_llm_free(m);
 }
 
+/* ingot_llm_decode_steps equals step-by-step decode_sample with each draw accepted: ids,
+ * log-probabilities, the steps each sequence takes (its own limit; none after an
+ * end-of-generation draw when asked: sequence 1 leans to it by its logit bias), and the
+ * cache left behind (lengths, the next token's logits); 1 and 2 threads, prefix cache on */
+static void decode_steps(void **state) {
+    (void)state;
+    char err[512];
+    ingot_llm *m = NULL;
+    assert_int_equal(ingot_llm_load(gguf_path, NULL, &m, err, sizeof err), INGOT_OK);
+    enum { S = 6, V = 512, K = 5, ROUNDS = 8 };
+    int32_t eos = -1;
+    for (int32_t t = 0; t < V && eos < 0; t++)
+        if (ingot_llm_is_eog(m, t)) eos = t;
+    assert_true(eos >= 0);
+    const ingot_llm_logit_bias lean = {eos, 30.0f};
+    for (int threads = 1; threads <= 2; threads++) {
+        ingot_llm_ctx *c[2];
+        ingot_llm_sampler *smp[2][S];
+        for (int k = 0; k < 2; k++) {
+            ingot_llm_ctx_params cp;
+            ingot_llm_ctx_params_default(&cp);
+            cp.n_seq = S, cp.n_ctx = 128, cp.n_threads = threads, cp.prefix_cache = 1;
+            assert_int_equal(ingot_llm_ctx_create(m, &cp, &c[k], err, sizeof err), INGOT_OK);
+            for (int s = 0; s < S; s++) {
+                ingot_llm_gen_params gp;
+                ingot_llm_gen_params_default(&gp);
+                gp.temp = 0.9f, gp.top_k = 0, gp.top_p = 1.0f, gp.min_p = 0, gp.seed = 5 + (uint64_t)s;
+                gp.repeat_penalty = 1.3f; /* (the history must hold every draw) */
+                if (s == 1) gp.logit_bias = &lean, gp.n_logit_bias = 1;
+                assert_int_equal(ingot_llm_sampler_create(m, &gp, &smp[k][s], err, sizeof err), INGOT_OK);
+            }
+        }
+        int32_t last[S], len[S];
+        for (int s = 0; s < S; s++) { /* prompts of 2 + s tokens */
+            int32_t tok[8], pos[8], seq[8];
+            for (int q = 0; q < 2 + s; q++) tok[q] = 10 + 3 * q + s, pos[q] = q, seq[q] = s;
+            for (int k = 0; k < 2; k++) assert_int_equal(ingot_llm_decode(c[k], 2 + s, tok, pos, seq, NULL, NULL), INGOT_OK);
+            last[s] = 40 + s, len[s] = 2 + s;
+        }
+        int eos_stops = 0;
+        for (int round = 0; round < ROUNDS; round++) {
+            int32_t tok[S], pos[S], seq[S], ids[K * S];
+            int steps[S], most[S], n = 0;
+            uint8_t stop[S];
+            float lp[K * S];
+            ingot_llm_sampler *sm0[S], *sm1[S];
+            for (int s = 0; s < S; s++) {
+                if (round == 2 && s % 2) continue; /* a round without some sequences */
+                tok[n] = last[s], pos[n] = len[s], seq[n] = s, stop[n] = s < 3;
+                most[n] = steps[n] = 1 + (s + round) % K;
+                sm0[n] = smp[0][s], sm1[n] = smp[1][s];
+                n++;
+            }
+            assert_int_equal(ingot_llm_decode_steps(c[1], n, tok, pos, seq, sm1, stop, K, steps, ids, lp), INGOT_OK);
+            /* the same step by step */
+            int32_t cur[S], map[S], bt[S], bp[S], bs[S], idr[S];
+            int done[S], alive[S];
+            ingot_llm_token tr[S];
+            float *lg = malloc((size_t)S * V * sizeof(float));
+            for (int i = 0; i < n; i++) cur[i] = tok[i], done[i] = 0, alive[i] = 1;
+            for (int k = 0; k < K; k++) {
+                int na = 0;
+                ingot_llm_sampler *sr[S];
+                for (int i = 0; i < n; i++)
+                    if (alive[i]) bt[na] = cur[i], bp[na] = pos[i] + k, bs[na] = seq[i], sr[na] = sm0[i], map[na++] = i;
+                if (!na) break;
+                assert_int_equal(ingot_llm_decode_sample(c[0], na, bt, bp, bs, NULL, lg, sr, idr, tr), INGOT_OK);
+                for (int r = 0; r < na; r++) {
+                    const int i = map[r];
+                    assert_int_equal(ids[k * n + i], idr[r]);
+                    assert_true(lp[k * n + i] == tr[r].logprob);
+                    ingot_llm_sampler_accept(sm0[i], idr[r]);
+                    cur[i] = idr[r], done[i] = k + 1;
+                    const int eog = stop[i] && ingot_llm_is_eog(m, idr[r]);
+                    eos_stops += eog && k + 1 < most[i];
+                    alive[i] = !eog && k + 1 < most[i];
+                }
+            }
+            free(lg);
+            for (int i = 0; i < n; i++) {
+                assert_int_equal(steps[i], done[i]);
+                last[seq[i]] = cur[i], len[seq[i]] += done[i];
+                assert_int_equal(ingot_llm_seq_len(c[1], seq[i]), len[seq[i]]);
+                assert_int_equal(ingot_llm_seq_len(c[0], seq[i]), len[seq[i]]);
+            }
+        }
+        assert_true(eos_stops > 0); /* (the early stop was exercised) */
+        int32_t tok[S], pos[S], seq[S];
+        for (int s = 0; s < S; s++) tok[s] = last[s], pos[s] = len[s], seq[s] = s;
+        float *l0 = malloc((size_t)S * V * sizeof(float)), *l1 = malloc((size_t)S * V * sizeof(float));
+        assert_int_equal(ingot_llm_decode(c[0], S, tok, pos, seq, NULL, l0), INGOT_OK);
+        assert_int_equal(ingot_llm_decode(c[1], S, tok, pos, seq, NULL, l1), INGOT_OK);
+        assert_memory_equal(l0, l1, (size_t)S * V * sizeof(float));
+        free(l0), free(l1);
+        /* bad calls: a sequence twice, a step limit out of range */
+        int32_t ids[K * 2], two[2] = {3, 3}, p2[2] = {len[3] + 1, len[3] + 1};
+        int steps[2] = {2, 2};
+        assert_int_equal(ingot_llm_decode_steps(c[1], 2, tok, p2, two, smp[1], NULL, K, steps, ids, NULL),
+                         INGOT_ERR_INVALID_ARG);
+        steps[0] = 0;
+        assert_int_equal(ingot_llm_decode_steps(c[1], 1, tok, p2, two, smp[1], NULL, K, steps, ids, NULL),
+                         INGOT_ERR_INVALID_ARG);
+        for (int k = 0; k < 2; k++) {
+            for (int s = 0; s < S; s++) ingot_llm_sampler_free(smp[k][s]);
+            ingot_llm_ctx_free(c[k]);
+        }
+    }
+    ingot_llm_free(m);
+}
+
 /* a context of n_seq sequences of n_ctx positions on 2 threads */
 static ingot_llm_ctx *open_ctx(const ingot_llm *m, int n_seq, int64_t n_ctx, int prefix_cache) {
     char err[512];
@@ -1407,7 +1517,7 @@ static void stop_strings(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
-        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(decode_sample), cmocka_unit_test(long_batch), cmocka_unit_test(numerics_llamacpp), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(softmax_pv_tiers), cmocka_unit_test(quant_act_tiers),
+        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(decode_sample), cmocka_unit_test(decode_steps), cmocka_unit_test(long_batch), cmocka_unit_test(numerics_llamacpp), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(softmax_pv_tiers), cmocka_unit_test(quant_act_tiers),
         cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_large_vocab),
         cmocka_unit_test(sampler_full_vocab),
         cmocka_unit_test(softmax_kernels_tiers), cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
