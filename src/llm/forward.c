@@ -409,8 +409,15 @@ static const float *vec_f32(const it_llm_weight *w, float *tmp) {
  * lane's operations are the scalar ones, in the same order */
 typedef float it_v8f __attribute__((vector_size(32)));
 typedef double it_v8d __attribute__((vector_size(64)));
+#if defined(__x86_64__)
+/* built for AVX-512 and AVX2 as well, picked by the CPU: for code with no multiply and add
+ * that a compiler could fuse (every clone gives the same bits) */
+#define V_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define V_CLONES
+#endif
 
-static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps, int plus1, int in_order) {
+V_CLONES static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps, int plus1, int in_order) {
     it_v8d acc = {0, 0, 0, 0, 0, 0, 0, 0}; /* eight running sums (lane k: i = k mod 8), a fixed order */
     double s[8];
     int64_t i = 0;
@@ -438,6 +445,32 @@ static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float
 /* rotate n_heads heads of head_dim in v by the token's cos/sin table cs[n_rot/2][2] */
 static void rope(float *v, int64_t n_heads, int64_t hd, int64_t n_rot, int type, const float *cs, int ggml) {
     int64_t half = n_rot / 2;
+    const int neox = type == IT_ROPE_NEOX;
+    if (!ggml && n_rot == hd && hd % (neox ? 16 : 8) == 0 && hd <= 512) {
+        /* whole heads, eight lanes at a time: each lane the operations of the loop below */
+        float cv[512], sv[512];
+        if (neox)
+            for (int64_t i = 0; i < half; i++) cv[i] = cs[2 * i], sv[i] = cs[2 * i + 1];
+        else /* (pairs side by side: x0 c + x1 (-s), x1 c + x0 s) */
+            for (int64_t i = 0; i < half; i++)
+                cv[2 * i] = cv[2 * i + 1] = cs[2 * i], sv[2 * i] = -cs[2 * i + 1], sv[2 * i + 1] = cs[2 * i + 1];
+        for (int64_t hh = 0; hh < n_heads; hh++) {
+            float *p = v + hh * hd;
+            it_v8f x, y, c, s;
+            for (int64_t i = 0; neox && i < half; i += 8) {
+                memcpy(&x, p + i, sizeof x), memcpy(&y, p + i + half, sizeof y);
+                memcpy(&c, cv + i, sizeof c), memcpy(&s, sv + i, sizeof s);
+                const it_v8f a = x * c - y * s, b = x * s + y * c;
+                memcpy(p + i, &a, sizeof a), memcpy(p + i + half, &b, sizeof b);
+            }
+            for (int64_t k = 0; !neox && k < hd; k += 8) {
+                memcpy(&x, p + k, sizeof x), memcpy(&c, cv + k, sizeof c), memcpy(&s, sv + k, sizeof s);
+                const it_v8f a = x * c + __builtin_shufflevector(x, x, 1, 0, 3, 2, 5, 4, 7, 6) * s;
+                memcpy(p + k, &a, sizeof a);
+            }
+        }
+        return;
+    }
     for (int64_t hh = 0; hh < n_heads; hh++) {
         float *p = v + hh * hd;
         for (int64_t i = 0; i < half; i++) {
