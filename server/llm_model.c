@@ -91,7 +91,7 @@ static void req_free(llm_req *r) {
     pthread_cond_destroy(&r->done_cv);
     ingot_llm_sampler_free(r->smp);
     ingot_llm_streamer_free(r->str);
-    free(r->prompt), free(r->all), free(r->text), free(r->toks);
+    free(r->prompt), free(r->all), free(r->text), free(r->toks), free(r->top);
     free(r);
 }
 
@@ -321,11 +321,19 @@ static int push_tok(llm_req *r, const ingot_llm_token *tk) {
         if (!nb) return -1;
         r->toks = nb, r->cap_toks = nc;
     }
+    const int32_t nt = r->want_logprobs ? (tk->n_top < LLM_MAX_TOP ? tk->n_top : LLM_MAX_TOP) : 0;
+    if (r->n_top + nt > r->cap_top) {
+        int64_t nc = (r->n_top + nt) * 2 + 64;
+        llm_top *nb = realloc(r->top, (size_t)nc * sizeof *nb);
+        if (!nb) return -1;
+        r->top = nb, r->cap_top = nc;
+    }
     llm_tok *t = &r->toks[r->n_toks++];
     t->id = tk->id;
     t->logprob = tk->logprob;
-    t->n_top = r->want_logprobs ? (tk->n_top < LLM_MAX_TOP ? tk->n_top : LLM_MAX_TOP) : 0;
-    for (int k = 0; k < t->n_top; k++) t->top_id[k] = tk->top_ids[k], t->top_lp[k] = tk->top_logprobs[k];
+    t->n_top = nt;
+    t->top0 = (int32_t)r->n_top;
+    for (int k = 0; k < nt; k++) r->top[r->n_top++] = (llm_top){tk->top_ids[k], tk->top_logprobs[k]};
     t->text_end = r->text_len;
     return 0;
 }

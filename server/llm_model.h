@@ -38,11 +38,14 @@ enum { LLM_FINISH_NONE = 0, LLM_FINISH_STOP, LLM_FINISH_LENGTH, LLM_FINISH_ERROR
 typedef struct llm_tok {
     int32_t id;
     float logprob;
-    int32_t n_top;
-    int32_t top_id[LLM_MAX_TOP];
-    float top_lp[LLM_MAX_TOP];
+    int32_t n_top;   /* its most likely tokens: req->top[top0 .. top0 + n_top) */
+    int32_t top0;
     size_t text_end; /* bytes of req->text released up to and including this token */
 } llm_tok;
+typedef struct llm_top {
+    int32_t id;
+    float logprob;
+} llm_top;
 
 typedef struct llm_req {
     /* in: set by the HTTP thread before llm_submit */
@@ -58,6 +61,8 @@ typedef struct llm_req {
     size_t text_len, text_cap;
     llm_tok *toks;
     int64_t n_toks, cap_toks;
+    llm_top *top;               /* the tokens' top lists (log-probabilities wanted) */
+    int64_t n_top, cap_top;
     int finish;                 /* LLM_FINISH_* once done */
     int status;                 /* HTTP status when finish == LLM_FINISH_ERROR */
     char err[256];

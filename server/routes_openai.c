@@ -460,7 +460,7 @@ static json_t *tok_text_json(const ingot_llm *llm, int32_t id, json_t **bytes) {
 }
 
 /* Chat logprobs entry of one token. */
-static json_t *chat_lp(const ingot_llm *llm, const llm_tok *t) {
+static json_t *chat_lp(const ingot_llm *llm, const llm_req *r, const llm_tok *t) {
     json_t *bytes = NULL;
     json_t *o = json_object();
     json_object_set_new(o, "token", tok_text_json(llm, t->id, &bytes));
@@ -470,8 +470,8 @@ static json_t *chat_lp(const ingot_llm *llm, const llm_tok *t) {
     for (int k = 0; k < t->n_top; k++) {
         json_t *tb = NULL;
         json_t *e = json_object();
-        json_object_set_new(e, "token", tok_text_json(llm, t->top_id[k], &tb));
-        json_object_set_new(e, "logprob", json_real(t->top_lp[k]));
+        json_object_set_new(e, "token", tok_text_json(llm, r->top[t->top0 + k].id, &tb));
+        json_object_set_new(e, "logprob", json_real(r->top[t->top0 + k].logprob));
         json_object_set_new(e, "bytes", tb ? tb : json_null());
         json_array_append_new(top, e);
     }
@@ -489,8 +489,8 @@ static json_t *cmpl_lp(const ingot_llm *llm, const llm_req *r, int64_t a, int64_
         json_array_append_new(lps, json_real(t->logprob));
         json_t *top = json_object();
         for (int k = 0; k < t->n_top; k++) {
-            json_t *s = tok_text_json(llm, t->top_id[k], NULL);
-            json_object_set_new(top, json_string_value(s), json_real(t->top_lp[k]));
+            json_t *s = tok_text_json(llm, r->top[t->top0 + k].id, NULL);
+            json_object_set_new(top, json_string_value(s), json_real(r->top[t->top0 + k].logprob));
             json_decref(s);
         }
         json_array_append_new(tops, top);
@@ -590,7 +590,7 @@ static ssize_t stream_read(void *ud, uint64_t pos, char *buf, size_t max) {
                     if (n == 0 && !j->logprobs) continue;
                     json_t *lp = NULL;
                     if (j->logprobs)
-                        lp = j->chat ? json_pack("{s:[o]}", "content", chat_lp(llm, t))
+                        lp = j->chat ? json_pack("{s:[o]}", "content", chat_lp(llm, r, t))
                                      : cmpl_lp(llm, r, j->tok_i[i], j->tok_i[i] + 1, j->text_pos[i]);
                     chunk(j, i, r->text + j->text_pos[i], n, lp, NULL, 0);
                     j->text_pos[i] = t->text_end;
@@ -665,7 +665,7 @@ static void respond_whole(oai_job *j, http_resp *resp) {
         if (j->logprobs) {
             if (j->chat) {
                 json_t *arr = json_array();
-                for (int64_t k = 0; k < r->n_toks; k++) json_array_append_new(arr, chat_lp(llm, &r->toks[k]));
+                for (int64_t k = 0; k < r->n_toks; k++) json_array_append_new(arr, chat_lp(llm, r, &r->toks[k]));
                 lp = json_pack("{s:o}", "content", arr);
             } else {
                 lp = cmpl_lp(llm, r, 0, r->n_toks, 0);
