@@ -59,6 +59,8 @@ void it_kv_free(it_kv_cache *c) {
     free(c->tick);
     free(c->btok);
     free(c->table);
+    free(c->heap);
+    free(c->hpos);
     if (c->seq)
         for (int s = 0; s < c->n_seq; s++) {
             free(c->seq[s].blocks);
@@ -71,8 +73,48 @@ void it_kv_free(it_kv_cache *c) {
 
 /* ---- references and allocation (n_free counts the free list and evictable blocks) ---- */
 
+/* The evictable blocks (registered, held by the cache alone) as a binary min-heap by
+ * (tick, block id): the least recently used first, the lowest id among equals. A block's
+ * tick does not change while it is evictable (only a holder touches it). */
+static int older(const it_kv_cache *c, int32_t a, int32_t b) {
+    return c->tick[a] < c->tick[b] || (c->tick[a] == c->tick[b] && a < b);
+}
+
+static void heap_set(it_kv_cache *c, int64_t i, int32_t b) {
+    c->heap[i] = b;
+    c->hpos[b] = (int32_t)i + 1;
+}
+
+static void heap_fix(it_kv_cache *c, int64_t i) { /* move the entry at i up or down to its place */
+    const int32_t b = c->heap[i];
+    while (i > 0 && older(c, b, c->heap[(i - 1) / 2])) heap_set(c, i, c->heap[(i - 1) / 2]), i = (i - 1) / 2;
+    for (;;) {
+        int64_t k = 2 * i + 1;
+        if (k >= c->n_heap) break;
+        if (k + 1 < c->n_heap && older(c, c->heap[k + 1], c->heap[k])) k++;
+        if (!older(c, c->heap[k], b)) break;
+        heap_set(c, i, c->heap[k]);
+        i = k;
+    }
+    heap_set(c, i, b);
+}
+
+static void heap_add(it_kv_cache *c, int32_t b) {
+    heap_set(c, c->n_heap++, b);
+    heap_fix(c, c->n_heap - 1);
+}
+
+static void heap_remove(it_kv_cache *c, int32_t b) {
+    const int64_t i = c->hpos[b] - 1;
+    c->hpos[b] = 0;
+    if (i < --c->n_heap) {
+        heap_set(c, i, c->heap[c->n_heap]);
+        heap_fix(c, i);
+    }
+}
+
 static void ref_inc(it_kv_cache *c, int32_t b) {
-    if (c->prefix && c->cached[b] && c->ref[b] == 1) c->n_free--; /* no longer evictable */
+    if (c->prefix && c->cached[b] && c->ref[b] == 1) c->n_free--, heap_remove(c, b); /* no longer evictable */
     c->ref[b]++;
 }
 
@@ -81,7 +123,7 @@ static void ref_dec(it_kv_cache *c, int32_t b) {
         c->free_list[c->n_list++] = b;
         c->n_free++;
     } else if (c->prefix && c->cached[b] && c->ref[b] == 1) {
-        c->n_free++; /* only the cache holds it: evictable */
+        c->n_free++, heap_add(c, b); /* only the cache holds it: evictable */
     }
 }
 
@@ -90,9 +132,8 @@ static void table_remove(it_kv_cache *c, int32_t b);
 /* A block for a writer (reference 1); n_free > 0 is the caller's check. */
 static int32_t blk_alloc(it_kv_cache *c) {
     if (c->n_list == 0) { /* evict the least recently used registered block no one uses */
-        int32_t victim = -1;
-        for (int64_t i = 0; i < c->n_blocks; i++)
-            if (c->cached[i] && c->ref[i] == 1 && (victim < 0 || c->tick[i] < c->tick[victim])) victim = (int32_t)i;
+        const int32_t victim = c->heap[0];
+        heap_remove(c, victim);
         table_remove(c, victim);
         c->cached[victim] = 0;
         c->n_cached--;
@@ -243,7 +284,9 @@ int it_kv_prefix_enable(it_kv_cache *c, it_err *e) {
     c->tick = calloc(nb, sizeof *c->tick);
     c->btok = calloc(nb * IT_KV_BLOCK, sizeof *c->btok);
     c->table = calloc((size_t)cap, sizeof *c->table);
-    if (!c->cached || !c->bhash || !c->bparent || !c->tick || !c->btok || !c->table)
+    c->heap = calloc(nb, sizeof *c->heap);
+    c->hpos = calloc(nb, sizeof *c->hpos);
+    if (!c->cached || !c->bhash || !c->bparent || !c->tick || !c->btok || !c->table || !c->heap || !c->hpos)
         return it_fail(e, INGOT_ERR_NOMEM, "prefix cache: out of memory");
     c->table_mask = cap - 1;
     c->prefix = 1;

@@ -11,8 +11,8 @@
  * maps the longest run of registered blocks that matches its prompt (it_kv_prefix_match)
  * instead of recomputing them, whichever sequence computed them and whether it is still
  * running. Registered blocks that no sequence uses are evictable: they count as free, and
- * allocation takes the least recently used one (the deepest block of a chain first) when
- * the free list is empty.
+ * allocation takes the least recently used one (the deepest block of a chain first; kept in
+ * a heap by age, so O(log n)) when the free list is empty.
  *
  * Layout: v is [n_layer][n_blocks][IT_KV_BLOCK][kv_dim] elements; k is [n_layer][n_blocks]
  * [kv_dim][IT_KV_BLOCK] (each block transposed, so that one dimension of the block's
@@ -64,6 +64,8 @@ typedef struct it_kv_cache {
     int32_t *btok;      /* [n_blocks][IT_KV_BLOCK] */
     int32_t *table;     /* open addressing, block id + 1 (0: empty) */
     int64_t table_mask, n_cached;
+    int32_t *heap, *hpos; /* evictable blocks by age (kv_cache.c); each one's place + 1 (0: not in) */
+    int64_t n_heap;
     uint64_t epoch;
     uint64_t hits, queries; /* blocks found / looked up by it_kv_prefix_match */
     int n_seq;

@@ -732,6 +732,11 @@ static void kv_blocks(void **state) {
     it_kv_free(&kv);
 }
 
+static uint32_t rng32(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*s >> 33);
+}
+
 /* prefix cache at block level: registration, matching by prefix (not by block contents
  * alone), reference counts, LRU eviction deepest block first, usage */
 static void kv_prefix(void **state) {
@@ -785,6 +790,55 @@ static void kv_prefix(void **state) {
     it_kv_free(&kv);
 }
 
+/* the evictable blocks' heap against a scan after every operation of a random workload
+ * (prompts from a small alphabet so that prefixes repeat; sequences grow, get noted,
+ * matched and dropped, the pool runs out and evicts): exactly the registered blocks only
+ * the cache holds, ordered by (tick, id), so eviction takes what a scan would */
+static void kv_evict_heap(void **state) {
+    (void)state;
+    it_kv_cache kv;
+    it_err e = {{0}};
+    enum { NS = 4, NB = 24, CTX = 128 };
+    assert_int_equal(it_kv_init(&kv, 1, 4, CTX, NS, NB, 1, &e), 0);
+    assert_int_equal(it_kv_prefix_enable(&kv, &e), 0);
+    uint64_t rs = 3;
+    int32_t toks[NS][CTX];
+    int evictions = 0;
+    for (int op = 0; op < 4000; op++) {
+        const int q = (int)(rng32(&rs) % NS), kind = (int)(rng32(&rs) % 4);
+        const int64_t cached0 = kv.n_cached, listed0 = kv.n_list;
+        if (kind == 0) { /* a new prompt: matched against the cache */
+            for (int i = 0; i < CTX; i++) toks[q][i] = (int32_t)(rng32(&rs) % 2) + (i % 16 ? 0 : (int32_t)(rng32(&rs) % 3));
+            it_kv_prefix_match(&kv, q, toks[q], 16 + (int64_t)(rng32(&rs) % 64));
+        } else if (kind == 1) { /* grow (when the pool allows) and note what was computed */
+            const int64_t len = kv.seq[q].len, to = len + 1 + (int64_t)(rng32(&rs) % 40);
+            if (to <= CTX && it_kv_seq_resize(&kv, q, to, &e) == 0) {
+                evictions += kv.n_list == 0 && listed0 == 0 && kv.n_cached < cached0;
+                it_kv_prefix_note(&kv, q, kv.seq[q].n_known, toks[q] + kv.seq[q].n_known, to - kv.seq[q].n_known);
+            }
+        } else if (kind == 2) {
+            assert_int_equal(it_kv_seq_resize(&kv, q, kv.seq[q].len / 2, &e), 0);
+        } else {
+            assert_int_equal(it_kv_seq_resize(&kv, q, 0, &e), 0);
+        }
+        int64_t evictable = 0;
+        for (int32_t b = 0; b < NB; b++) {
+            const int in = kv.cached[b] && kv.ref[b] == 1;
+            evictable += in;
+            assert_int_equal(kv.hpos[b] != 0, in);
+            if (in) assert_int_equal(kv.heap[kv.hpos[b] - 1], b);
+        }
+        assert_int_equal(kv.n_heap, evictable);
+        assert_int_equal(kv.n_free, kv.n_list + evictable);
+        for (int64_t i = 1; i < kv.n_heap; i++) { /* no entry older than its parent */
+            const int32_t a = kv.heap[i], p = kv.heap[(i - 1) / 2];
+            assert_true(kv.tick[p] < kv.tick[a] || (kv.tick[p] == kv.tick[a] && p < a));
+        }
+    }
+    assert_true(evictions > 10);
+    it_kv_free(&kv);
+}
+
 /* through the API: a prompt decoded on one sequence, matched by another: the matched
  * sequence's logits equal a full recomputation's bit for bit */
 static void prefix_cache_logits(void **state) {
@@ -824,11 +878,6 @@ static void prefix_cache_logits(void **state) {
 }
 
 /* ---------------------------------------------------------------- kernels */
-
-static uint32_t rng32(uint64_t *s) {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(*s >> 33);
-}
 
 static float frand(uint64_t *s) { return (float)rng32(s) / 4294967296.0f * 2.0f - 1.0f; }
 
@@ -1517,7 +1566,7 @@ static void stop_strings(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(greedy_gguf),      cmocka_unit_test(greedy_llama2c_bin), cmocka_unit_test(greedy_q8_0),
-        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(decode_sample), cmocka_unit_test(decode_steps), cmocka_unit_test(long_batch), cmocka_unit_test(numerics_llamacpp), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(softmax_pv_tiers), cmocka_unit_test(quant_act_tiers),
+        cmocka_unit_test(generate_options), cmocka_unit_test(load_errors), cmocka_unit_test(batch_invariance), cmocka_unit_test(decode_sample), cmocka_unit_test(decode_steps), cmocka_unit_test(long_batch), cmocka_unit_test(numerics_llamacpp), cmocka_unit_test(prefix_fork), cmocka_unit_test(kv_blocks), cmocka_unit_test(kv_prefix), cmocka_unit_test(kv_evict_heap), cmocka_unit_test(prefix_cache_logits),   cmocka_unit_test(qdot_tiers), cmocka_unit_test(qpack16_tiers), cmocka_unit_test(attn_kernels_tiers), cmocka_unit_test(softmax_pv_tiers), cmocka_unit_test(quant_act_tiers),
         cmocka_unit_test(sampler_steps),    cmocka_unit_test(sampler_large_vocab),
         cmocka_unit_test(sampler_full_vocab),
         cmocka_unit_test(softmax_kernels_tiers), cmocka_unit_test(sampler_seeded),     cmocka_unit_test(stop_strings),
