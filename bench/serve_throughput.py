@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """serve_throughput: generation throughput of `ingot serve` with 1 stream and with N
 concurrent streams (continuous batching), on stories260K (converted) and the default
-SmolLM2, through the official openai client or the standard library's HTTP client. Each
-stream sends requests one after another for a fixed time (a closed loop, as a load generator
-keeps N requests in flight). The levels run interleaved, one after another, REPS times, and
+SmolLM2, through the official openai client, the standard library's HTTP client or wrk (the
+client shares the machine's cores with the server: the lighter it is, the less it takes from
+the server). Each stream sends requests one after another for a fixed time (a closed loop, as
+a load generator keeps N requests in flight). The levels run interleaved, one after another, REPS times, and
 each round's ratio is taken against that round's one-stream run: the machine's speed drifts
 (a shared VM), and adjacent runs see the same drift. Prints the median output tokens/s per
 level and the median (min - max) of the rounds' ratios to one stream. Usage (after
 scripts/setup.sh and a build):
 
     .venv/bin/python bench/serve_throughput.py [--ingot build/ingot] [--threads 2] [--streams 1,8,16]
-                                               [--client openai|http] [--seconds 3] [--reps 5]
+                                               [--client openai|http|wrk] [--seconds 3] [--reps 5]
                                                [--models stories260k,smollm2]
 """
 import argparse
@@ -61,6 +62,52 @@ def raw_completion(port, name, prompt, max_tokens, seed):
     return data["usage"]["completion_tokens"]
 
 
+WRK_LUA = r"""
+local prompts = {"Once upon a time", "The little dog", "One day, a girl named", "Tom and Sam went",
+                 "The sun was", "In a small town", "The cat saw", "Mom said"}
+counter, tokens, bad = 0, 0, 0
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function request()
+    counter = counter + 1
+    local body = string.format('{"model":"%s","prompt":"%s","max_tokens":%d,"temperature":0.8,"seed":%d,"ignore_eos":true}',
+                               MODEL, prompts[counter % #prompts + 1], MAX_TOKENS, counter)
+    return wrk.format("POST", "/v1/completions", {["Content-Type"] = "application/json"}, body)
+end
+function response(status, headers, body)
+    local n = string.match(body, '"completion_tokens":%s*(%d+)')
+    if status ~= 200 or not n then bad = bad + 1 else tokens = tokens + tonumber(n) end
+end
+function done(summary, latency, requests)
+    local t, b = 0, 0
+    for _, th in ipairs(threads) do t = t + th:get("tokens"); b = b + th:get("bad") end
+    io.write(string.format("TOKENS %d BAD %d US %d\n", t, b, summary.duration))
+end
+"""
+
+
+def generated(port):
+    """the server's count of generated tokens (/metrics)"""
+    text = requests.get("http://127.0.0.1:%d/metrics" % port, timeout=10).text
+    return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith("ingot_llm_generation_tokens_total"))
+
+
+def wrk_level(port, name, max_tokens, n, seconds, lua):
+    """n connections of wrk (one thread: a C client that takes little of the shared cores) in
+    a closed loop for `seconds`: tokens the server generated per second meanwhile (/metrics:
+    the requests still running at the end count for what they generated; wrk itself counts
+    only completed ones)"""
+    before = generated(port)
+    out = subprocess.run(["wrk", "-t1", "-c%d" % n, "-d%ds" % max(1, round(seconds)), "--timeout", "60s", "-s", lua,
+                          "http://127.0.0.1:%d/v1/completions" % port], capture_output=True, text=True,
+                         env=dict(os.environ, MODEL=name, MAX_TOKENS=str(max_tokens)), check=True).stdout
+    after = generated(port)
+    _, bad, us = (int(x) for x in out.split("TOKENS")[1].split()[0::2][:3])
+    if bad:
+        raise RuntimeError("wrk: %d failed requests" % bad)
+    return (after - before) / (us / 1e6)
+
+
 def run(ingot, model, name, threads, streams, max_tokens, ctx, client_kind, seconds, reps):
     port = free_port()
     srv = subprocess.Popen([ingot, "serve", "--model", model + ":" + name, "--port", str(port), "--threads",
@@ -86,9 +133,17 @@ def run(ingot, model, name, threads, streams, max_tokens, ctx, client_kind, seco
                                       temperature=0.8, seed=i, extra_body={"ignore_eos": True})
         return r.usage.completion_tokens
 
+    lua = None
+    if client_kind == "wrk":
+        lua = os.path.join(tempfile.mkdtemp(), "serve.lua")
+        with open(lua, "w") as f:
+            f.write(WRK_LUA.replace("MODEL", 'os.getenv("MODEL")').replace("MAX_TOKENS", 'tonumber(os.getenv("MAX_TOKENS"))'))
+
     def level(n, dur):
         """n streams in a closed loop for dur seconds: output tokens per second until the
         last request in flight at the deadline is done"""
+        if lua:
+            return wrk_level(port, name, max_tokens, n, dur, lua)
         deadline = time.perf_counter() + dur
 
         def stream(_):
@@ -128,9 +183,10 @@ def main():
     ap.add_argument("--models", default="stories260k,smollm2", help="which of stories260k, smollm2 to run")
     ap.add_argument("--seconds", type=float, default=3.0, help="length of one run of one level")
     ap.add_argument("--reps", type=int, default=5, help="rounds of the levels, interleaved")
-    ap.add_argument("--client", default="openai", choices=["openai", "http"],
+    ap.add_argument("--client", default="openai", choices=["openai", "http", "wrk"],
                     help="openai: the official client; http: the standard library's http.client (less CPU "
-                         "taken from the cores the server shares)")
+                         "taken from the cores the server shares); wrk: the C load generator (Debian package "
+                         "wrk, from scripts/setup.sh), the least")
     a = ap.parse_args()
     streams = [int(s) for s in a.streams.split(",")]
     models = []

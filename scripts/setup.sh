@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="build-essential cmake clang libclang-rt-14-dev llvm python3 python3-venv python3-pip libcmocka-dev libpcre2-dev libmicrohttpd-dev libjansson-dev pkg-config curl"
+PKGS="build-essential cmake clang libclang-rt-14-dev llvm python3 python3-venv python3-pip libcmocka-dev libpcre2-dev libmicrohttpd-dev libjansson-dev pkg-config curl wrk"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

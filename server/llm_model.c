@@ -16,10 +16,10 @@
  * prompt + generated tokens: the sampler state is kept, so the output is unchanged);
  * (5) runs one ingot_llm_decode and samples each sequence whose logits came back; while
  * every running request decodes (no prompt chunk, no log-probabilities wanted) one
- * ingot_llm_decode_steps call instead runs up to --decode-steps steps, each sequence
- * feeding back its own draws (a small model's parts run them with no synchronization
- * between steps; a sequence stops at its length limit or end of generation, and one that
- * meets a stop string drops the draws past it). ingot_llm_decode's results do not depend on
+ * ingot_llm_decode_steps call instead runs up to --decode-steps steps (a round of about
+ * 2 ms at most), each sequence feeding back its own draws (a small model's parts run them
+ * with no synchronization between steps; a sequence stops at its length limit or end of
+ * generation, and one that meets a stop string drops the draws past it). ingot_llm_decode's results do not depend on
  * the batch, so greedy output is the same alone or among others. HTTP threads wait on one
  * condition broadcast after each round.
  */
@@ -70,6 +70,7 @@ struct llm_model {
     ingot_llm_ctx *ectx;
     int threads;
     uint64_t prompt_tokens, cached_tokens, gen_tokens, preemptions, req_ok, req_fail, req_cancelled, steps;
+    double step_s;   /* the last decode-only step's time (0: none yet) */
     metrics_hist ttft, itl, e2e;
 };
 
@@ -384,11 +385,19 @@ static void on_token(llm_model *lm, llm_req *r, int32_t id, const ingot_llm_toke
     }
 }
 
+/* A round of several decode steps lasts about this long at most: where steps are this
+ * short the per-step work around them (scheduling, streaming, waking the threads) is a
+ * large part of each, and tokens still stream every few milliseconds. */
+#define LLM_ROUND_S 0.002
+
 /* Decode steps this round may take in one call when every running request decodes one
- * token (no prompt chunk): cfg.decode_steps if none wants log-probabilities and the KV
- * budget holds that many more positions for each, else 1. */
+ * token (no prompt chunk): cfg.decode_steps, fewer when steps are long (a round of about
+ * LLM_ROUND_S at most, by the last decode step's time), 1 if a request wants
+ * log-probabilities or the KV budget does not hold that many more positions for each. */
 static int multi_steps(llm_model *lm, const int *idx, int n) {
-    const int k = lm->cfg.decode_steps;
+    int k = lm->cfg.decode_steps;
+    if (lm->step_s <= 0 || lm->step_s * 2 > LLM_ROUND_S) return 1;
+    if (lm->step_s * k > LLM_ROUND_S) k = (int)(LLM_ROUND_S / lm->step_s);
     if (k <= 1) return 1;
     int64_t need = 0;
     for (int i = 0; i < n; i++) {
@@ -422,8 +431,13 @@ static void decode_steps(llm_model *lm, const int *idx, int n, int k, int32_t *i
     lm->steps += (uint64_t)k;
     kv_gauges(lm);
     pthread_mutex_unlock(&lm->mu);
+    const double t0 = http_now();
     ingot_status st = ingot_llm_decode_steps(lm->ctx, n, tok, pos, seq, smp, stop, k, most, ids, lp);
+    int taken = 1;
+    for (int i = 0; i < n; i++) taken = most[i] > taken ? most[i] : taken;
+    const double dt = (http_now() - t0) / taken;
     pthread_mutex_lock(&lm->mu);
+    lm->step_s = dt;
     char msg[256];
     if (st != INGOT_OK) snprintf(msg, sizeof msg, "decode failed: %s", ingot_llm_ctx_error(lm->ctx));
     for (int i = 0; i < n; i++) {
@@ -502,10 +516,13 @@ static void *sched_main(void *arg) {
         /* decoding and sampling on the compute threads, outside the lock (only this thread
          * uses the running requests' samplers, and a request leaves its slot only on this
          * thread); a row is drawn by the thread that computed it */
+        const double t0 = http_now();
         ingot_status st = nt ? ingot_llm_decode_sample(lm->ctx, nt, lm->b_tok, lm->b_pos, lm->b_seq, lm->b_want,
                                                        lm->logits, smp, ids, toks)
                              : INGOT_OK;
+        const double dt = http_now() - t0;
         pthread_mutex_lock(&lm->mu);
+        if (nt == n && nrows == n) lm->step_s = dt; /* (a step of decoding only) */
         char msg[256];
         if (st != INGOT_OK) snprintf(msg, sizeof msg, "decode failed: %s", ingot_llm_ctx_error(lm->ctx));
         for (int i = 0; i < n; i++) {
