@@ -56,7 +56,9 @@ ingot_status ingot_llm_decode_sample(ingot_llm_ctx *c, int64_t n, const int32_t 
  * steps it took, ids[k * n + i] and logprobs[k * n + i] (logprobs may be NULL) what it drew
  * at step k. The results equal those of ingot_llm_decode_sample step by step, each draw
  * accepted; the cache holds exactly the positions fed. A small model's sequences run in
- * parts, each part's steps on one thread with no synchronization between steps. */
+ * parts, each part's steps on one thread with no synchronization between steps. A call
+ * refused for its arguments changes nothing; a step that fails ends the call with the
+ * steps before it counted and kept. */
 ingot_status ingot_llm_decode_steps(ingot_llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
                                     const int32_t *seq, ingot_llm_sampler *const *smp, const uint8_t *stop_eog,
                                     int n_steps, int *steps, int32_t *ids, float *logprobs);

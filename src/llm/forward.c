@@ -1371,6 +1371,7 @@ int it_llm_decode_steps(it_llm_ctx *c, int n, const int32_t *tok0, const int32_t
     }
     int64_t n_out = 0;
     const it_llm_batch all = {T, bt, bp, bs, NULL, 0};
+    const int checked = !st; /* (from here on the sequences hold the positions of every step) */
     if (!st) st = check_batch(c, &all, &n_out, e);
     const int64_t width = c->m->hp.n_vocab;
     const size_t need = (size_t)n * (size_t)width * sizeof(float);
@@ -1407,7 +1408,7 @@ int it_llm_decode_steps(it_llm_ctx *c, int n, const int32_t *tok0, const int32_t
         st = ensure_rows(&c->step_out, &c->step_out_cap, need) ? it_fail(e, INGOT_ERR_NOMEM, "out of memory")
                                                                : run_steps(c, &j, members, n, c->step_out, e);
     }
-    for (int i = 0; i < n; i++) { /* positions allocated past a sequence's last step are given back */
+    for (int i = 0; i < n && checked; i++) { /* positions allocated past a sequence's last step are given back */
         steps[i] = done[i];
         if (seq[i] >= 0 && seq[i] < ns && c->kv.seq[seq[i]].len > pos[i] + done[i])
             it_kv_seq_resize(&c->kv, seq[i], pos[i] + done[i], NULL);
