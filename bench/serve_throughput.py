@@ -86,10 +86,20 @@ end
 """
 
 
-def generated(port):
-    """the server's count of generated tokens (/metrics)"""
+def metric(port, name):
+    """the sum of a /metrics series over its labels"""
     text = requests.get("http://127.0.0.1:%d/metrics" % port, timeout=10).text
-    return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith("ingot_llm_generation_tokens_total"))
+    return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + "{"))
+
+
+def generated(port):
+    """the server's count of generated tokens, once the requests of a previous run (which wrk
+    left behind when it stopped: the server drops them as it notices) are gone"""
+    for _ in range(200):
+        if metric(port, "ingot_llm_requests_running") + metric(port, "ingot_llm_requests_waiting") == 0:
+            break
+        time.sleep(0.05)
+    return metric(port, "ingot_llm_generation_tokens_total")
 
 
 def wrk_level(port, name, max_tokens, n, seconds, lua):
@@ -101,7 +111,7 @@ def wrk_level(port, name, max_tokens, n, seconds, lua):
     out = subprocess.run(["wrk", "-t1", "-c%d" % n, "-d%ds" % max(1, round(seconds)), "--timeout", "60s", "-s", lua,
                           "http://127.0.0.1:%d/v1/completions" % port], capture_output=True, text=True,
                          env=dict(os.environ, MODEL=name, MAX_TOKENS=str(max_tokens)), check=True).stdout
-    after = generated(port)
+    after = metric(port, "ingot_llm_generation_tokens_total")
     _, bad, us = (int(x) for x in out.split("TOKENS")[1].split()[0::2][:3])
     if bad:
         raise RuntimeError("wrk: %d failed requests" % bad)

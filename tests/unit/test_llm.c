@@ -371,6 +371,24 @@ static void batch_invariance(void **state) {
 /* ingot_llm_decode_sample draws what ingot_llm_decode then ingot_llm_sampler_sample_rows
  * draw: batches of several sequences split between 2 threads (rows drawn in the parts, a
  * prompt chunk's rows not wanted), a single sequence (rows after the batch), 1 thread */
+/* a context of n_seq sequences of n_ctx positions on `threads` threads */
+static ingot_llm_ctx *open_ctx_t(const ingot_llm *m, int n_seq, int64_t n_ctx, int threads, int prefix_cache) {
+    char err[512];
+    ingot_llm_ctx *c = NULL;
+    ingot_llm_ctx_params cp;
+    ingot_llm_ctx_params_default(&cp);
+    cp.n_seq = n_seq;
+    cp.n_ctx = n_ctx;
+    cp.n_threads = threads;
+    cp.prefix_cache = prefix_cache;
+    assert_int_equal(ingot_llm_ctx_create(m, &cp, &c, err, sizeof err), INGOT_OK);
+    return c;
+}
+
+static ingot_llm_ctx *open_ctx(const ingot_llm *m, int n_seq, int64_t n_ctx, int prefix_cache) {
+    return open_ctx_t(m, n_seq, n_ctx, 2, prefix_cache);
+}
+
 static void decode_sample(void **state) {
     (void)state;
     char err[512];
@@ -381,10 +399,7 @@ static void decode_sample(void **state) {
         ingot_llm_ctx *c[2];
         ingot_llm_sampler *smp[2][S];
         for (int k = 0; k < 2; k++) {
-            ingot_llm_ctx_params cp;
-            ingot_llm_ctx_params_default(&cp);
-            cp.n_seq = S, cp.n_ctx = 128, cp.n_threads = threads;
-            assert_int_equal(ingot_llm_ctx_create(m, &cp, &c[k], err, sizeof err), INGOT_OK);
+            c[k] = open_ctx_t(m, S, 128, threads, 0);
             for (int s = 0; s < S; s++) {
                 ingot_llm_gen_params gp;
                 ingot_llm_gen_params_default(&gp);
@@ -459,10 +474,7 @@ static void decode_steps(void **state) {
         ingot_llm_ctx *c[2];
         ingot_llm_sampler *smp[2][S];
         for (int k = 0; k < 2; k++) {
-            ingot_llm_ctx_params cp;
-            ingot_llm_ctx_params_default(&cp);
-            cp.n_seq = S, cp.n_ctx = 128, cp.n_threads = threads, cp.prefix_cache = 1;
-            assert_int_equal(ingot_llm_ctx_create(m, &cp, &c[k], err, sizeof err), INGOT_OK);
+            c[k] = open_ctx_t(m, S, 128, threads, 1);
             for (int s = 0; s < S; s++) {
                 ingot_llm_gen_params gp;
                 ingot_llm_gen_params_default(&gp);
@@ -550,19 +562,6 @@ static void decode_steps(void **state) {
     ingot_llm_free(m);
 }
 
-/* a context of n_seq sequences of n_ctx positions on 2 threads */
-static ingot_llm_ctx *open_ctx(const ingot_llm *m, int n_seq, int64_t n_ctx, int prefix_cache) {
-    char err[512];
-    ingot_llm_ctx *c = NULL;
-    ingot_llm_ctx_params cp;
-    ingot_llm_ctx_params_default(&cp);
-    cp.n_seq = n_seq;
-    cp.n_ctx = n_ctx;
-    cp.n_threads = 2;
-    cp.prefix_cache = prefix_cache;
-    assert_int_equal(ingot_llm_ctx_create(m, &cp, &c, err, sizeof err), INGOT_OK);
-    return c;
-}
 
 /* a prefix decoded once and forked into two sequences gives the logits of decoding it on each */
 /* a long batch (FFN chunks, shared quantized rows) gives each token the bits it gets in
