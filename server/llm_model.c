@@ -19,9 +19,9 @@
  * ingot_llm_decode_steps call instead runs up to --decode-steps steps (a round of about
  * 2 ms at most), each sequence feeding back its own draws (a small model's parts run them
  * with no synchronization between steps; a sequence stops at its length limit or end of
- * generation, and one that meets a stop string drops the draws past it). ingot_llm_decode's results do not depend on
- * the batch, so greedy output is the same alone or among others. HTTP threads wait on one
- * condition broadcast after each round.
+ * generation, and one that meets a stop string drops the draws past it).
+ * ingot_llm_decode's results do not depend on the batch, so greedy output is the same
+ * alone or among others. HTTP threads wait on one condition broadcast after each round.
  */
 #include "llm_model.h"
 
@@ -428,15 +428,15 @@ static void decode_steps(llm_model *lm, const int *idx, int n, int k, int32_t *i
         if (lm->n_ctx - r->n_past < m) m = lm->n_ctx - r->n_past;
         most[i] = (int)m;
     }
-    lm->steps += (uint64_t)k;
     kv_gauges(lm);
     pthread_mutex_unlock(&lm->mu);
     const double t0 = http_now();
     ingot_status st = ingot_llm_decode_steps(lm->ctx, n, tok, pos, seq, smp, stop, k, most, ids, lp);
-    int taken = 1;
+    int taken = 1; /* (forward passes: the most steps a sequence took) */
     for (int i = 0; i < n; i++) taken = most[i] > taken ? most[i] : taken;
     const double dt = (http_now() - t0) / taken;
     pthread_mutex_lock(&lm->mu);
+    lm->steps += (uint64_t)taken;
     lm->step_s = dt;
     char msg[256];
     if (st != INGOT_OK) snprintf(msg, sizeof msg, "decode failed: %s", ingot_llm_ctx_error(lm->ctx));
