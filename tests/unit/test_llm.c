@@ -546,14 +546,16 @@ static void decode_steps(void **state) {
         assert_int_equal(ingot_llm_decode(c[1], S, tok, pos, seq, NULL, l1), INGOT_OK);
         assert_memory_equal(l0, l1, (size_t)S * V * sizeof(float));
         free(l0), free(l1);
-        /* bad calls: a sequence twice, a step limit out of range */
-        int32_t ids[K * 2], two[2] = {3, 3}, p2[2] = {len[3] + 1, len[3] + 1};
+        /* bad calls (a sequence twice, a step limit out of range) change nothing, even where
+         * a valid call would have rewritten the sequence from an earlier position */
+        int32_t ids[K * 2], two[2] = {3, 3}, p2[2] = {len[3] - 2, len[3] - 2};
         int steps[2] = {2, 2};
         assert_int_equal(ingot_llm_decode_steps(c[1], 2, tok, p2, two, smp[1], NULL, K, steps, ids, NULL),
                          INGOT_ERR_INVALID_ARG);
         steps[0] = 0;
         assert_int_equal(ingot_llm_decode_steps(c[1], 1, tok, p2, two, smp[1], NULL, K, steps, ids, NULL),
                          INGOT_ERR_INVALID_ARG);
+        assert_int_equal(ingot_llm_seq_len(c[1], 3), len[3] + 1);
         for (int k = 0; k < 2; k++) {
             for (int s = 0; s < S; s++) ingot_llm_sampler_free(smp[k][s]);
             ingot_llm_ctx_free(c[k]);
